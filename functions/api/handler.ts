@@ -1,0 +1,86 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { AuthenticationError, NotFoundError, StatusCode } from '#commons/errors.ts';
+import { type ApiEvent, type ApiRequest, parseJsonBody } from '#commons/http/api-event.ts';
+import { errorResponse, jsonResponse } from '#commons/http/responses.ts';
+import { logger } from '#commons/logger.ts';
+import type { RouteKey } from './route-table.ts';
+import {
+  createInputsRoute,
+  deleteInputRoute,
+  getInputRoute,
+  listInputAnnotationsRoute,
+  listInputsRoute,
+} from './routes/inputs.ts';
+import { getModelRoute, listModelsRoute, predictRoute } from './routes/models.ts';
+
+type RouteAction = (request: ApiRequest) => Promise<unknown>;
+
+const ACTIONS: Record<RouteKey, RouteAction> = {
+  'GET /v2/models': listModelsRoute,
+  'GET /v2/models/{model_id}': getModelRoute,
+  'POST /v2/models/{model_id}/outputs': predictRoute,
+  'POST /v2/models/{model_id}/versions/{version_id}/outputs': predictRoute,
+  'POST /v2/inputs': createInputsRoute,
+  'GET /v2/inputs': listInputsRoute,
+  'GET /v2/inputs/{input_id}': getInputRoute,
+  'DELETE /v2/inputs/{input_id}': deleteInputRoute,
+  'GET /v2/inputs/{input_id}/annotations': listInputAnnotationsRoute,
+};
+
+/**
+ * The Clarifai v2 HTTP API. API Gateway (or the local server) has already matched the
+ * route and run the authorizer; this function checks the authorizer's verdict, parses
+ * the request, runs the route action and maps typed errors to Clarifai error bodies.
+ */
+async function handleRequest(event: ApiEvent, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
+  const requestId = event.requestContext.requestId ?? context.awsRequestId;
+
+  try {
+    const action = ACTIONS[event.routeKey as RouteKey] as RouteAction | undefined;
+    if (action === undefined) {
+      throw new NotFoundError(
+        'ROUTE_NOT_FOUND',
+        `No route matches ${event.requestContext.http.method} ${event.rawPath}. See the README for the supported /v2 routes.`,
+        StatusCode.BAD_REQUEST_FORMAT,
+      );
+    }
+    const appId = authorizedAppId(event);
+    logger.appendKeys({ appId, routeKey: event.routeKey, ...event.pathParameters });
+
+    const request: ApiRequest = {
+      appId,
+      requestId,
+      pathParameters: (event.pathParameters ?? {}) as Record<string, string>,
+      query: (event.queryStringParameters ?? {}) as Record<string, string>,
+      body: event.requestContext.http.method === 'GET' ? {} : parseJsonBody(event),
+    };
+    return jsonResponse(200, await action(request));
+  } catch (error) {
+    const response = errorResponse(error, requestId);
+    if ((response.statusCode ?? 500) >= 500) {
+      logger.error('request failed', { error });
+    } else {
+      logger.info('request rejected', { statusCode: response.statusCode, error: (error as Error).message });
+    }
+    return response;
+  } finally {
+    logger.resetKeys();
+  }
+}
+
+function authorizedAppId(event: ApiEvent): string {
+  const verdict = event.requestContext.authorizer?.lambda;
+  if (verdict?.app_id === undefined) {
+    throw new AuthenticationError(
+      verdict?.error_code ?? 'API_KEY_MISSING',
+      verdict?.error_message ?? 'The request has no API key. Send the header "Authorization: Key <your api key>".',
+    );
+  }
+  return verdict.app_id;
+}
+
+export const handler = middy<ApiEvent, APIGatewayProxyStructuredResultV2>()
+  .use(injectLambdaContext(logger))
+  .handler(handleRequest);

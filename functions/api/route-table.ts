@@ -1,0 +1,48 @@
+/**
+ * The HTTP API's routes, in API Gateway's `METHOD /path/{param}` form. CDK creates one
+ * API Gateway route per entry and the local server matches requests against the same
+ * list, so both see identical route keys and path parameters.
+ */
+export const ROUTE_KEYS = [
+  'GET /v2/models',
+  'GET /v2/models/{model_id}',
+  'POST /v2/models/{model_id}/outputs',
+  'POST /v2/models/{model_id}/versions/{version_id}/outputs',
+  'POST /v2/inputs',
+  'GET /v2/inputs',
+  'GET /v2/inputs/{input_id}',
+  'DELETE /v2/inputs/{input_id}',
+  'GET /v2/inputs/{input_id}/annotations',
+] as const;
+
+export type RouteKey = (typeof ROUTE_KEYS)[number];
+
+export interface RouteMatch {
+  routeKey: RouteKey;
+  pathParameters: Record<string, string>;
+}
+
+/** Finds the route for a request, decoding path parameters as API Gateway does. */
+export function matchRoute(method: string, path: string): RouteMatch | undefined {
+  const pathSegments = path.replace(/\/+$/, '').split('/');
+  for (const routeKey of ROUTE_KEYS) {
+    const [routeMethod, routePath] = routeKey.split(' ') as [string, string];
+    const routeSegments = routePath.split('/');
+    if (routeMethod !== method.toUpperCase() || routeSegments.length !== pathSegments.length) {
+      continue;
+    }
+    const pathParameters: Record<string, string> = {};
+    const matches = routeSegments.every((segment, index) => {
+      const actual = pathSegments[index] ?? '';
+      if (segment.startsWith('{') && segment.endsWith('}')) {
+        pathParameters[segment.slice(1, -1)] = decodeURIComponent(actual);
+        return actual !== '';
+      }
+      return segment === actual;
+    });
+    if (matches) {
+      return { routeKey, pathParameters };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,24 @@
+/**
+ * Key layout of the single DynamoDB table. Every item has a string partition key `pk`
+ * and sort key `sk`; an app's items share `pk = APP#<app_id>` so one Query lists them.
+ *
+ * | item                    | pk                        | sk                                 |
+ * | ----------------------- | ------------------------- | ---------------------------------- |
+ * | input                   | APP#<app_id>              | INPUT#<input_id>                   |
+ * | annotation              | APP#<app_id>              | ANNOTATION#<input_id>#<annotation> |
+ * | API key (hashed)        | APIKEY#<sha256 of key>    | APIKEY                             |
+ * | processed S3 object     | OBJECT#<bucket>/<key>     | VERSION#<version id or etag>       |
+ *
+ * Ids must not contain `#`, which the validators in `ids.ts` enforce.
+ */
+
+export const appPk = (appId: string): string => `APP#${appId}`;
+export const inputSk = (inputId: string): string => `INPUT#${inputId}`;
+export const INPUT_SK_PREFIX = 'INPUT#';
+export const annotationSk = (inputId: string, annotationId: string): string =>
+  `ANNOTATION#${inputId}#${annotationId}`;
+export const annotationSkPrefix = (inputId: string): string => `ANNOTATION#${inputId}#`;
+export const apiKeyPk = (keyHash: string): string => `APIKEY#${keyHash}`;
+export const API_KEY_SK = 'APIKEY';
+export const objectPk = (bucket: string, key: string): string => `OBJECT#${bucket}/${key}`;
+export const objectVersionSk = (version: string): string => `VERSION#${version}`;

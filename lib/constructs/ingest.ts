@@ -1,0 +1,44 @@
+import { EventType } from 'aws-cdk-lib/aws-s3';
+import { LambdaDestination } from 'aws-cdk-lib/aws-s3-notifications';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { PerceptFunction } from './percept-function.ts';
+import type { Storage } from './storage.ts';
+
+export interface IngestProps {
+  /** Bucket whose new objects under `storage.uploadsPrefix` are ingested, and table of the inputs. */
+  readonly storage: Storage;
+
+  /** Workflow started once for each new object version. */
+  readonly workflow: IStateMachine;
+}
+
+/**
+ * Starts the default workflow for each image stored under the uploads prefix. S3 sends
+ * `ObjectCreated` events straight to the ingest function, which records the input and
+ * starts one execution per object version.
+ */
+export class Ingest extends Construct {
+  /** Handles the S3 events. */
+  public readonly ingestFunction: PerceptFunction;
+
+  constructor(scope: Construct, id: string, props: IngestProps) {
+    super(scope, id);
+
+    const { bucket, table, uploadsPrefix } = props.storage;
+
+    this.ingestFunction = new PerceptFunction(this, 'Function', {
+      entry: 'ingest/handler.ts',
+      description: 'Records each new upload as an input and starts the default workflow on it.',
+    }).useTable(table, 'readWrite');
+
+    this.ingestFunction.addEnvironment('UPLOADS_PREFIX', uploadsPrefix);
+
+    this.ingestFunction.addEnvironment('DEFAULT_WORKFLOW_ARN', props.workflow.stateMachineArn);
+    props.workflow.grantStartExecution(this.ingestFunction);
+
+    bucket.addEventNotification(EventType.OBJECT_CREATED, new LambdaDestination(this.ingestFunction), {
+      prefix: uploadsPrefix,
+    });
+  }
+}

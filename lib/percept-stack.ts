@@ -1,0 +1,66 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { DefaultWorkflow } from './constructs/default-workflow.ts';
+import { PerceptHttpApi } from './constructs/http-api.ts';
+import { Ingest } from './constructs/ingest.ts';
+import { ModelFunctions } from './constructs/model-functions.ts';
+import { RuntimeLayer, type RuntimeLayerProps } from './constructs/runtime-layer.ts';
+import { Storage, type StorageProps } from './constructs/storage.ts';
+
+export interface PerceptStackProps extends StackProps {
+  /**
+   * Settings of the bucket and the table.
+   * @default - see `StorageProps`
+   */
+  readonly storage?: StorageProps;
+
+  /**
+   * Where the runtime layer copies the built models and native packages from.
+   * @default - see `RuntimeLayerProps`
+   */
+  readonly runtimeLayer?: RuntimeLayerProps;
+}
+
+/**
+ * All of Percept in one stack: storage, the model functions and their layer, the default
+ * workflow, the ingest of uploads and the HTTP API.
+ */
+export class PerceptStack extends Stack {
+  public readonly storage: Storage;
+  public readonly runtimeLayer: RuntimeLayer;
+  public readonly modelFunctions: ModelFunctions;
+  public readonly defaultWorkflow: DefaultWorkflow;
+  public readonly ingest: Ingest;
+  public readonly api: PerceptHttpApi;
+
+  constructor(scope: Construct, id: string, props: PerceptStackProps = {}) {
+    super(scope, id, props);
+
+    this.storage = new Storage(this, 'Storage', props.storage);
+    this.runtimeLayer = new RuntimeLayer(this, 'RuntimeLayer', props.runtimeLayer);
+
+    this.modelFunctions = new ModelFunctions(this, 'ModelFunctions', {
+      storage: this.storage,
+      runtimeLayer: this.runtimeLayer,
+    });
+
+    this.defaultWorkflow = new DefaultWorkflow(this, 'DefaultWorkflow', {
+      modelFunctions: this.modelFunctions,
+      table: this.storage.table,
+    });
+
+    this.ingest = new Ingest(this, 'Ingest', {
+      storage: this.storage,
+      workflow: this.defaultWorkflow.stateMachine,
+    });
+
+    this.api = new PerceptHttpApi(this, 'Api', {
+      storage: this.storage,
+      runtimeLayer: this.runtimeLayer,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the Clarifai v2 compatible API' });
+    new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName, description: 'Bucket of uploads and model artifacts' });
+    new CfnOutput(this, 'TableName', { value: this.storage.table.tableName, description: 'Table of inputs, annotations, models and API keys' });
+  }
+}

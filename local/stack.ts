@@ -1,0 +1,224 @@
+/**
+ * The local stack: the same handlers as on AWS, wired to local stand-ins for each
+ * service. DynamoDB is dynalite, S3 is s3rver (its object events call the ingest
+ * handler), Step Functions is aws-local-stepfunctions running the CDK's ASL, and the
+ * HTTP API is a small server that calls the authorizer and API handlers.
+ *
+ * Handlers reach the stand-ins only through the SDK's `AWS_ENDPOINT_URL_<SERVICE>`
+ * variables; no handler knows it runs locally.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+import { logger } from '#commons/logger.ts';
+import { buildDefaultWorkflowDefinition } from '#commons/workflows/default-workflow.ts';
+import { LOCAL_REGION, type LambdaHandler, type LocalFunction, invokeLocal, localFunctionArn } from './lambda.ts';
+import { startLocalHttpApi } from './http-api.ts';
+import { closeServer, localStateMachineArn, startLocalStepFunctions } from './step-functions.ts';
+
+export interface LocalStackOptions {
+  /** Port of the HTTP API. @default 8080 */
+  port?: number;
+  /** Folder for the table and bucket contents; in memory (table) and a temp folder (bucket) when unset. */
+  dataDir?: string;
+  /** API key to register for the default app; a new one is generated when unset. */
+  apiKey?: string;
+  tableName?: string;
+  bucketName?: string;
+}
+
+export interface LocalStack {
+  apiUrl: string;
+  apiKey: string;
+  bucketName: string;
+  tableName: string;
+  s3Endpoint: string;
+  /** Resolves when no ingest event or workflow execution is still running. */
+  idle(): Promise<void>;
+  /** The workflow executions started so far, oldest first. */
+  executions(): Array<{ name: string; status: string; error?: string }>;
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const tableName = options.tableName ?? 'percept';
+  const bucketName = options.bucketName ?? 'percept-local';
+  const dataDir = options.dataDir;
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stops.reverse()) {
+      await stop().catch((error: unknown) => logger.error('local service failed to stop', { error }));
+    }
+  };
+
+  try {
+    // DynamoDB
+    if (dataDir !== undefined) {
+      await mkdir(path.join(dataDir, 'dynamodb'), { recursive: true });
+    }
+    const dynamo = dynalite({ createTableMs: 0, path: dataDir === undefined ? undefined : path.join(dataDir, 'dynamodb') });
+    await listen(dynamo, 0);
+    stops.push(() => closeServer(dynamo));
+    const dynamoEndpoint = `http://${HOST}:${(dynamo.address() as AddressInfo).port}`;
+
+    // S3
+    const s3Dir = path.join(dataDir ?? path.join(process.env.TMPDIR ?? '/tmp', `percept-s3-${process.pid}-${Date.now()}`), 's3');
+    await mkdir(s3Dir, { recursive: true });
+    const s3 = new S3rver({ address: HOST, port: 0, directory: s3Dir, silent: true, configureBuckets: [{ name: bucketName, configs: [] }] });
+    const s3Address = await s3.run();
+    stops.push(() => s3.close());
+    const s3Endpoint = `http://${HOST}:${s3Address.port}`;
+
+    // The handlers' environment, as CDK sets it on AWS.
+    const workflowArn = localStateMachineArn('percept-default-workflow');
+    Object.assign(process.env, {
+      AWS_REGION: LOCAL_REGION,
+      // s3rver accepts only its own fixed credentials; dynalite accepts any.
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+      AWS_ENDPOINT_URL_S3: s3Endpoint,
+      S3_FORCE_PATH_STYLE: 'true',
+      TABLE_NAME: tableName,
+      BUCKET_NAME: bucketName,
+      UPLOADS_PREFIX: 'uploads/',
+      DEFAULT_WORKFLOW_ARN: workflowArn,
+    });
+    delete process.env.AWS_SESSION_TOKEN;
+    delete process.env.AWS_PROFILE;
+    await createTable(tableName, dynamoEndpoint);
+
+    // Lambda functions and the default workflow
+    const functions = localFunctions();
+    const definition = buildDefaultWorkflowDefinition({
+      models: {
+        'visual-classifier': functions.visualClassifier.arn,
+        'visual-detector': functions.visualDetector.arn,
+        'visual-embedder': functions.visualEmbedder.arn,
+      },
+      writeAnnotations: functions.writeAnnotations.arn,
+      recordFailure: functions.recordFailure.arn,
+    });
+    const stepFunctions = await startLocalStepFunctions([{ arn: workflowArn, definition }], Object.values(functions));
+    stops.push(() => stepFunctions.stop());
+    process.env.AWS_ENDPOINT_URL_SFN = stepFunctions.endpoint;
+
+    // S3 notifications: every object event goes to the ingest function, which filters by
+    // prefix as the notification filter does on AWS.
+    const pendingEvents = new Set<Promise<void>>();
+    s3.on('event', (event: unknown) => {
+      const delivery = deliverS3Event(functions.ingest, event).finally(() => pendingEvents.delete(delivery));
+      pendingEvents.add(delivery);
+    });
+
+    // API keys
+    const { generateApiKey, saveApiKey } = await import('#commons/storage/api-keys.ts');
+    const { DEFAULT_APP_ID } = await import('#commons/storage/ids.ts');
+    const apiKey = options.apiKey ?? generateApiKey();
+    await saveApiKey(apiKey, DEFAULT_APP_ID);
+
+    // HTTP API
+    const api = await startLocalHttpApi(
+      { port: options.port ?? 8080, host: HOST },
+      { api: functions.api, authorizer: functions.authorizer },
+    );
+    stops.push(() => closeServer(api.server as Server));
+
+    return {
+      apiUrl: api.url,
+      apiKey,
+      bucketName,
+      tableName,
+      s3Endpoint,
+      idle: async () => {
+        while (pendingEvents.size > 0) {
+          await Promise.all(pendingEvents);
+        }
+        await stepFunctions.idle();
+      },
+      executions: () => stepFunctions.executions(),
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function localFunctions() {
+  const fn = (name: string, load: () => Promise<{ handler: unknown }>, timeoutSeconds = 60): LocalFunction => ({
+    name,
+    arn: localFunctionArn(name),
+    timeoutSeconds,
+    load: async () => (await load()).handler as LambdaHandler,
+  });
+  return {
+    api: fn('percept-api', () => import('../functions/api/handler.ts'), 30),
+    authorizer: fn('percept-authorizer', () => import('../functions/authorizer/handler.ts'), 10),
+    ingest: fn('percept-ingest', () => import('../functions/ingest/handler.ts')),
+    visualClassifier: fn('percept-visual-classifier', () => import('../functions/models/visual-classifier/handler.ts')),
+    visualDetector: fn('percept-visual-detector', () => import('../functions/models/visual-detector/handler.ts')),
+    visualEmbedder: fn('percept-visual-embedder', () => import('../functions/models/visual-embedder/handler.ts')),
+    writeAnnotations: fn('percept-write-annotations', () => import('../functions/workflow/write-annotations/handler.ts')),
+    recordFailure: fn('percept-record-failure', () => import('../functions/workflow/record-failure/handler.ts')),
+  };
+}
+
+// S3 invokes notification targets asynchronously and retries a failed invocation twice.
+const S3_EVENT_ATTEMPTS = 3;
+
+async function deliverS3Event(ingest: LocalFunction, event: unknown): Promise<void> {
+  for (let attempt = 1; attempt <= S3_EVENT_ATTEMPTS; attempt += 1) {
+    try {
+      await invokeLocal(ingest, event);
+      return;
+    } catch (error) {
+      logger.error('ingest invocation failed', { attempt, maxAttempts: S3_EVENT_ATTEMPTS, error });
+      if (attempt < S3_EVENT_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+      }
+    }
+  }
+  // The object stays in the bucket and its input stays pending; uploading it again retries.
+  logger.error('S3 event dropped after the last attempt', { event });
+}
+
+async function createTable(tableName: string, endpoint: string): Promise<void> {
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION });
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  } catch (error) {
+    // A persistent data folder already holds the table from an earlier start.
+    if (!(error instanceof ResourceInUseException)) {
+      throw error;
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, HOST, () => resolve());
+  });
+}

@@ -1,0 +1,383 @@
+/**
+ * Properties of the synthesized Percept template: functions, storage, S3 notification,
+ * workflow definition, IAM and HTTP API. None of them needs the bundled assets, so this
+ * file synthesizes once with bundling skipped.
+ */
+import aslValidator from 'asl-validator';
+import { Match } from 'aws-cdk-lib/assertions';
+import { afterAll, describe, expect, it } from 'vitest';
+import { API_ROUTES } from '../../lib/constructs/http-api.ts';
+import { logicalIdOf, synthesizePercept } from './synthesize.ts';
+import {
+  actionsOf,
+  getAttIds,
+  placeholderArn,
+  resolveDefinition,
+  statementsOf,
+  type PolicyStatement,
+} from './template-helpers.ts';
+
+const synthesized = synthesizePercept({ bundling: false });
+const { stack, template } = synthesized;
+afterAll(() => synthesized.cleanUp());
+
+const modelFunctions = Object.entries(stack.modelFunctions.byModelType);
+const allFunctions = [
+  ...modelFunctions.map(([, modelFunction]) => modelFunction),
+  stack.api.apiFunction,
+  stack.api.authorizerFunction,
+  stack.ingest.ingestFunction,
+  stack.defaultWorkflow.writeAnnotationsFunction,
+  stack.defaultWorkflow.recordFailureFunction,
+];
+
+function functionProperties(fn: (typeof allFunctions)[number]): Record<string, unknown> {
+  const resource = template.toJSON().Resources[logicalIdOf(fn)] as { Properties: Record<string, unknown> };
+  return resource.Properties;
+}
+
+function s3ObjectResources(statements: readonly PolicyStatement[]): string[] {
+  return statements
+    .filter((statement) => actionsOf([statement]).some((action) => action.startsWith('s3:')))
+    .flatMap((statement) => (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]))
+    .map((resource) => JSON.stringify(resource))
+    .filter((resource) => resource.includes('/'));
+}
+
+describe('lambda functions', () => {
+  it.each(allFunctions.map((fn) => [fn.node.path, fn] as const))('%s runtime and logging', (_path, fn) => {
+    const properties = functionProperties(fn);
+
+    expect(properties.Runtime).toBe('nodejs24.x');
+    expect(properties.Architectures).toEqual(['x86_64']);
+    expect(properties.Handler).toBe('index.handler');
+    expect(properties.LoggingConfig).toEqual({
+      LogFormat: 'JSON',
+      LogGroup: { Ref: logicalIdOf(fn.logGroup) },
+    });
+    expect(properties.TracingConfig).toEqual({ Mode: 'Active' });
+    expect(properties.Environment).toMatchObject({ Variables: { NODE_OPTIONS: '--enable-source-maps' } });
+  });
+
+  it.each(modelFunctions)('model function %s memory and layer', (_modelType, fn) => {
+    const properties = functionProperties(fn);
+
+    expect(properties.MemorySize).toBe(3008);
+    expect(properties.Timeout).toBe(60);
+    expect(properties.Layers).toEqual([{ Ref: logicalIdOf(stack.runtimeLayer.layerVersion) }]);
+    expect(properties.Environment).toMatchObject({
+      Variables: {
+        MODEL_DIR: '/opt/models',
+        BUCKET_NAME: { Ref: logicalIdOf(stack.storage.bucket) },
+        TABLE_NAME: { Ref: logicalIdOf(stack.storage.table) },
+      },
+    });
+  });
+
+  it('api function memory, timeout and env', () => {
+    const properties = functionProperties(stack.api.apiFunction);
+
+    expect(properties.MemorySize).toBe(3008);
+    expect(properties.Timeout).toBe(30);
+    expect(properties.Layers).toEqual([{ Ref: logicalIdOf(stack.runtimeLayer.layerVersion) }]);
+    expect(properties.Environment).toMatchObject({
+      Variables: {
+        TABLE_NAME: { Ref: logicalIdOf(stack.storage.table) },
+        BUCKET_NAME: { Ref: logicalIdOf(stack.storage.bucket) },
+        UPLOADS_PREFIX: 'uploads/',
+        MODEL_DIR: '/opt/models',
+      },
+    });
+  });
+
+  it('ingest function env', () => {
+    const properties = functionProperties(stack.ingest.ingestFunction);
+
+    expect(properties.Layers).toBeUndefined();
+    expect(properties.Environment).toMatchObject({
+      Variables: {
+        TABLE_NAME: { Ref: logicalIdOf(stack.storage.table) },
+        UPLOADS_PREFIX: 'uploads/',
+        DEFAULT_WORKFLOW_ARN: { Ref: logicalIdOf(stack.defaultWorkflow.stateMachine) },
+      },
+    });
+  });
+});
+
+describe('storage', () => {
+  it('bucket is private, encrypted and versioned', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+    });
+  });
+
+  it('bucket policy denies requests without TLS', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logicalIdOf(stack.storage.bucket) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('table keys, billing and recovery', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+});
+
+describe('bucket notification', () => {
+  it('sends uploads/ ObjectCreated events to ingest', () => {
+    template.hasResourceProperties('Custom::S3BucketNotifications', {
+      BucketName: { Ref: logicalIdOf(stack.storage.bucket) },
+      NotificationConfiguration: {
+        LambdaFunctionConfigurations: [
+          {
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'uploads/' }] } },
+            LambdaFunctionArn: { 'Fn::GetAtt': [logicalIdOf(stack.ingest.ingestFunction), 'Arn'] },
+          },
+        ],
+      },
+    });
+  });
+
+  it('lets S3 invoke ingest', () => {
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [logicalIdOf(stack.ingest.ingestFunction), 'Arn'] },
+      Principal: 's3.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [logicalIdOf(stack.storage.bucket), 'Arn'] },
+    });
+  });
+});
+
+describe('default workflow', () => {
+  const stateMachineId = logicalIdOf(stack.defaultWorkflow.stateMachine);
+  const stateMachine = template.toJSON().Resources[stateMachineId] as { Properties: Record<string, unknown> };
+  const definition = resolveDefinition(stateMachine.Properties.DefinitionString) as {
+    States: Record<string, Record<string, unknown>>;
+  };
+  const states = definition.States;
+  const branches = (states.RunModels?.Branches ?? []) as Array<{ States: Record<string, Record<string, unknown>> }>;
+  const modelTasks = branches.flatMap((branch) => Object.values(branch.States));
+
+  it('is standard, traced and logged', () => {
+    expect(stateMachine.Properties.StateMachineType).toBe('STANDARD');
+    expect(stateMachine.Properties.TracingConfiguration).toEqual({ Enabled: true });
+    expect(stateMachine.Properties.LoggingConfiguration).toMatchObject({
+      Level: 'ERROR',
+      IncludeExecutionData: true,
+      Destinations: [
+        {
+          CloudWatchLogsLogGroup: {
+            LogGroupArn: { 'Fn::GetAtt': [logicalIdOf(stack.defaultWorkflow.logGroup), 'Arn'] },
+          },
+        },
+      ],
+    });
+  });
+
+  it('model tasks call model functions', () => {
+    const modelFunctionArns = modelFunctions.map(([, fn]) => placeholderArn(logicalIdOf(fn)));
+
+    expect(modelTasks.length).toBeGreaterThan(0);
+    for (const task of modelTasks) {
+      expect(task.Type).toBe('Task');
+      expect(modelFunctionArns).toContain(task.Resource);
+    }
+    expect(modelTasks.map((task) => task.Resource)).toContain(
+      placeholderArn(logicalIdOf(stack.modelFunctions.visualDetector)),
+    );
+  });
+
+  it('catches into RecordFailure', () => {
+    expect(states.RunModels?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' },
+    ]);
+    expect(states.WriteAnnotations?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' },
+    ]);
+    expect(states.WriteAnnotations?.Resource).toBe(
+      placeholderArn(logicalIdOf(stack.defaultWorkflow.writeAnnotationsFunction)),
+    );
+    expect(states.RecordFailure?.Resource).toBe(
+      placeholderArn(logicalIdOf(stack.defaultWorkflow.recordFailureFunction)),
+    );
+  });
+
+  it('definition passes asl-validator', () => {
+    const result = aslValidator(definition, { checkArn: true, checkPaths: true });
+
+    expect(result.errorsText()).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+
+  it('role invokes exactly the task functions', () => {
+    const taskFunctionIds = new Set(
+      [...modelTasks, ...Object.values(states)]
+        .map((state) => state.Resource)
+        .filter((resource): resource is string => typeof resource === 'string')
+        .map((resource) => resource.split(':').at(-1)),
+    );
+    const invokeStatements = statementsOf(template, stateMachineId).filter((statement) =>
+      actionsOf([statement]).some((action) => action.startsWith('lambda:')),
+    );
+
+    expect(actionsOf(invokeStatements).every((action) => action === 'lambda:InvokeFunction')).toBe(true);
+    expect(new Set(getAttIds(invokeStatements.map((statement) => statement.Resource)))).toEqual(taskFunctionIds);
+  });
+});
+
+describe('iam', () => {
+  it('ingest starts only the default workflow', () => {
+    const statements = statementsOf(template, logicalIdOf(stack.ingest.ingestFunction));
+    const statesStatements = statements.filter((statement) =>
+      actionsOf([statement]).some((action) => action.startsWith('states:')),
+    );
+
+    expect(actionsOf(statesStatements)).toEqual(['states:StartExecution']);
+    expect(statesStatements.map((statement) => statement.Resource)).toEqual([
+      { Ref: logicalIdOf(stack.defaultWorkflow.stateMachine) },
+    ]);
+    expect(actionsOf(statements).filter((action) => action.startsWith('s3:'))).toEqual([]);
+  });
+
+  it('authorizer only reads the table', () => {
+    const statements = statementsOf(template, logicalIdOf(stack.api.authorizerFunction));
+    const actions = actionsOf(statements);
+    const dynamodbActions = actions.filter((action) => action.startsWith('dynamodb:'));
+
+    expect(dynamodbActions.length).toBeGreaterThan(0);
+    for (const action of dynamodbActions) {
+      expect(action).toMatch(/^dynamodb:(BatchGet|Get|Query|Scan|ConditionCheck|DescribeTable)/);
+    }
+    expect(actions.filter((action) => !action.startsWith('dynamodb:') && !action.startsWith('xray:'))).toEqual([]);
+  });
+
+  it.each(modelFunctions)('model function %s only reads the bucket', (_modelType, fn) => {
+    const statements = statementsOf(template, logicalIdOf(fn));
+    const s3Actions = actionsOf(statements).filter((action) => action.startsWith('s3:'));
+
+    expect(s3Actions.length).toBeGreaterThan(0);
+    for (const action of s3Actions) {
+      expect(action).toMatch(/^s3:(Get|List)/);
+    }
+    expect(actionsOf(statements).filter((action) => /^dynamodb:(Put|Update|Delete|BatchWrite)/.test(action))).toEqual(
+      [],
+    );
+    const objectResources = s3ObjectResources(statements);
+    expect(objectResources.length).toBeGreaterThan(0);
+    for (const resource of objectResources) {
+      expect(resource).toMatch(/"\/(uploads|models)\/\*"/);
+    }
+  });
+
+  it('api writes only under uploads/', () => {
+    const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
+    const s3Actions = actionsOf(statements).filter((action) => action.startsWith('s3:'));
+
+    expect(s3Actions).toEqual(expect.arrayContaining(['s3:PutObject', 's3:DeleteObject*', 's3:GetObject*']));
+    const objectResources = s3ObjectResources(statements);
+    expect(objectResources.length).toBeGreaterThan(0);
+    for (const resource of objectResources) {
+      expect(resource).toMatch(/"\/uploads\/\*"/);
+    }
+  });
+});
+
+describe('http api', () => {
+  const authorizerId = Object.keys(template.findResources('AWS::ApiGatewayV2::Authorizer'))[0];
+
+  it('authorizer settings', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'REQUEST',
+      AuthorizerPayloadFormatVersion: '2.0',
+      EnableSimpleResponses: true,
+      IdentitySource: ['$request.header.Authorization'],
+      AuthorizerResultTtlInSeconds: 300,
+    });
+    expect(JSON.stringify(template.findResources('AWS::ApiGatewayV2::Authorizer'))).toContain(
+      logicalIdOf(stack.api.authorizerFunction),
+    );
+  });
+
+  it.each(API_ROUTES.map((route) => `${route.method} ${route.path}`))('route %s is authorized', (routeKey) => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: routeKey,
+      AuthorizationType: 'CUSTOM',
+      AuthorizerId: { Ref: authorizerId },
+    });
+  });
+
+  it('routes go to the api function', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route'));
+    const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
+
+    expect(routes.map((route) => (route.Properties as { RouteKey: string }).RouteKey).sort()).toEqual(
+      API_ROUTES.map((route) => `${route.method} ${route.path}`).sort(),
+    );
+    expect(Object.values(integrations)).toEqual([
+      expect.objectContaining({
+        Properties: expect.objectContaining({
+          IntegrationType: 'AWS_PROXY',
+          PayloadFormatVersion: '2.0',
+          IntegrationUri: { 'Fn::GetAtt': [logicalIdOf(stack.api.apiFunction), 'Arn'] },
+        }),
+      }),
+    ]);
+  });
+
+  it('cors is off', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'HTTP',
+      CorsConfiguration: Match.absent(),
+    });
+  });
+
+  it('stage writes access logs', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [logicalIdOf(stack.api.accessLogGroup), 'Arn'] },
+        Format: Match.stringLikeRegexp('requestId'),
+      },
+    });
+  });
+});
+
+describe('outputs', () => {
+  it('api url, bucket and table', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    expect(outputs.BucketName?.Value).toEqual({ Ref: logicalIdOf(stack.storage.bucket) });
+    expect(outputs.TableName?.Value).toEqual({ Ref: logicalIdOf(stack.storage.table) });
+    expect(JSON.stringify(outputs.ApiUrl?.Value)).toContain(logicalIdOf(stack.api.httpApi));
+  });
+});

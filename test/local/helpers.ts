@@ -1,0 +1,54 @@
+/**
+ * Helpers for tests that run against the local stack over HTTP, as a Clarifai client would.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { LocalStack } from '../../local/stack.ts';
+
+export const IMAGES_DIR = path.resolve('test/fixtures/images');
+
+export function imageBase64(name: string): string {
+  return readFileSync(path.join(IMAGES_DIR, name)).toString('base64');
+}
+
+export interface ApiResponse {
+  httpStatus: number;
+  body: Record<string, any>;
+}
+
+export async function callApi(
+  stack: LocalStack,
+  method: string,
+  route: string,
+  body?: unknown,
+  /** The key to send; `null` sends no Authorization header. */
+  apiKey: string | null = stack.apiKey,
+): Promise<ApiResponse> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (apiKey !== null) {
+    headers.authorization = `Key ${apiKey}`;
+  }
+  const response = await fetch(`${stack.apiUrl}${route}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { httpStatus: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+/** Polls an input until its status is no longer pending or in progress. */
+export async function waitForInput(stack: LocalStack, inputId: string, timeoutMs = 60_000): Promise<Record<string, any>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await stack.idle();
+    const { httpStatus, body } = await callApi(stack, 'GET', `/v2/inputs/${encodeURIComponent(inputId)}`);
+    const code: unknown = body.input?.status?.code;
+    if (httpStatus === 200 && code !== 30001 && code !== 30003) {
+      return body.input as Record<string, any>;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Input ${inputId} did not finish within ${timeoutMs} ms; last response: ${JSON.stringify(body)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
