@@ -15,7 +15,7 @@ export interface PerceptStackProps extends StackProps {
   readonly storage?: StorageProps;
 
   /**
-   * Where the runtime layer copies the built models and native packages from.
+   * Source folders of the runtime layer's built models and native packages.
    * @default - see `RuntimeLayerProps`
    */
   readonly runtimeLayer?: RuntimeLayerProps;
@@ -59,8 +59,17 @@ export class PerceptStack extends Stack {
       runtimeLayer: this.runtimeLayer,
     });
 
-    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'Base URL of the Clarifai v2 compatible API' });
-    new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName, description: 'Bucket of uploads and model artifacts' });
-    new CfnOutput(this, 'TableName', { value: this.storage.table.tableName, description: 'Table of inputs, annotations, models and API keys' });
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.api.url,
+      description: 'Base URL of the Clarifai v2 compatible API',
+    });
+    new CfnOutput(this, 'BucketName', {
+      value: this.storage.bucket.bucketName,
+      description: 'Bucket of uploads and model artifacts',
+    });
+    new CfnOutput(this, 'TableName', {
+      value: this.storage.table.tableName,
+      description: 'Table of inputs, annotations, models and API keys',
+    });
   }
 }

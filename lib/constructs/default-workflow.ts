@@ -15,7 +15,7 @@ export interface DefaultWorkflowProps {
   readonly table: ITable;
 
   /**
-   * Which execution events the state machine logs. `ERROR` logs failed executions only.
+   * Log level of the state machine's execution events. `ERROR` logs failed executions only.
    * @default LogLevel.ERROR
    */
   readonly logLevel?: LogLevel;

@@ -2,6 +2,8 @@ import { Duration } from 'aws-cdk-lib';
 import {
   HttpApi,
   HttpMethod,
+  HttpRoute,
+  HttpRouteKey,
   HttpStage,
   LogGroupLogDestination,
   type CorsPreflightOptions,
@@ -13,18 +15,13 @@ import { Construct } from 'constructs';
 import { PerceptFunction } from './percept-function.ts';
 import type { RuntimeLayer } from './runtime-layer.ts';
 import type { Storage } from './storage.ts';
+import { ROUTE_KEYS } from '../../functions/api/route-table.ts';
 
-/** Clarifai v2 routes that the API function serves. */
-export const API_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> = [
-  { method: HttpMethod.GET, path: '/v2/models' },
-  { method: HttpMethod.GET, path: '/v2/models/{model_id}' },
-  { method: HttpMethod.POST, path: '/v2/models/{model_id}/outputs' },
-  { method: HttpMethod.POST, path: '/v2/inputs' },
-  { method: HttpMethod.GET, path: '/v2/inputs' },
-  { method: HttpMethod.GET, path: '/v2/inputs/{input_id}' },
-  { method: HttpMethod.DELETE, path: '/v2/inputs/{input_id}' },
-  { method: HttpMethod.GET, path: '/v2/inputs/{input_id}/annotations' },
-];
+/** Clarifai v2 routes that the API function serves, from the route table the local server also uses. */
+export const API_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> = ROUTE_KEYS.map((routeKey) => {
+  const [method, path] = routeKey.split(' ') as [keyof typeof HttpMethod, string];
+  return { method: HttpMethod[method], path };
+});
 
 export interface PerceptHttpApiProps {
   /** Bucket the uploads are written to and deleted from, and table of all app data. */
@@ -46,15 +43,8 @@ export interface PerceptHttpApiProps {
   readonly timeout?: Duration;
 
   /**
-   * How long API Gateway caches an authorizer decision for one `Authorization` header.
-   * A revoked API key keeps working for up to this long.
-   * @default Duration.minutes(5)
-   */
-  readonly authorizerCacheTtl?: Duration;
-
-  /**
    * CORS preflight settings, for browser clients on other origins.
-   * @default - no CORS: API Gateway answers no preflight request
+   * @default - no CORS configuration, so browsers reject cross-origin requests
    */
   readonly corsPreflight?: CorsPreflightOptions;
 
@@ -112,14 +102,18 @@ export class PerceptHttpApi extends Construct {
 
     this.authorizerFunction = new PerceptFunction(this, 'AuthorizerFunction', {
       entry: 'authorizer/handler.ts',
-      description: 'Accepts requests whose Authorization header holds a known API key.',
+      description: 'Allows requests whose Authorization header contains a known API key.',
       logRetention,
     }).useTable(table, 'read');
 
+    // The authorizer runs on every request, with no identity source and no cache: API
+    // Gateway answers a request that lacks an identity source with its own 401 body, which
+    // Clarifai clients cannot read. The authorizer passes its verdict in the context
+    // instead, and the API function answers 401 in Clarifai's shape.
     this.authorizer = new HttpLambdaAuthorizer('ApiKeyAuthorizer', this.authorizerFunction, {
       responseTypes: [HttpLambdaResponseType.SIMPLE],
-      identitySource: ['$request.header.Authorization'],
-      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
+      identitySource: [],
+      resultsCacheTtl: Duration.seconds(0),
     });
 
     this.httpApi = new HttpApi(this, 'HttpApi', {
@@ -142,5 +136,12 @@ export class PerceptHttpApi extends Construct {
     for (const route of API_ROUTES) {
       this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
     }
+    // Any other request also reaches the API function, which answers 404 in Clarifai's shape.
+    new HttpRoute(this, 'CatchAllRoute', {
+      httpApi: this.httpApi,
+      routeKey: HttpRouteKey.DEFAULT,
+      integration,
+      authorizer: this.authorizer,
+    });
   }
 }

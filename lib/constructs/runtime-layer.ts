@@ -96,7 +96,7 @@ export class RuntimeLayer extends Construct {
         assetHashType: AssetHashType.CUSTOM,
         assetHash: hashLayerInputs(modelsDir, nodeModulesDir, packageDirs),
         bundling: {
-          // Never pulled: `local.tryBundle` always succeeds or throws.
+          // Required by the type but never pulled, because `tryBundle` returns true or throws.
           image: DockerImage.fromRegistry('scratch'),
           local: {
             tryBundle: (outputDir: string): boolean => {

@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 export interface StorageProps {
   /**
    * What CloudFormation does with the bucket and the table when they leave the stack.
-   * `RETAIN` keeps the inputs and annotations; `DESTROY` fails on a bucket that still holds objects.
+   * `RETAIN` keeps the inputs and annotations; `DESTROY` fails on a bucket that still contains objects.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
@@ -22,7 +22,7 @@ export interface StorageProps {
  * The bucket and the table of all apps. Images are stored under `uploads/` and model
  * artifacts under `models/`. The bucket is versioned because the ingest function
  * records the object version it processed to skip repeated S3 events. The table has
- * string keys `pk` and `sk` and holds inputs, annotations, concepts, models, workflows
+ * string keys `pk` and `sk` and stores inputs, annotations, concepts, models, workflows
  * and API keys.
  */
 export class Storage extends Construct {

@@ -141,7 +141,7 @@ describe('function bundles', () => {
     const taskDir = path.join(taskRoot, 'task');
     fs.cpSync(assetDirOf(logicalIdOf(fn), 'Code'), taskDir, { recursive: true });
     if (withLayer) {
-      // ES modules ignore NODE_PATH: a node_modules folder above the bundle stands in for the layer.
+      // ES modules ignore NODE_PATH: a node_modules folder above the bundle takes the layer's place.
       fs.symlinkSync(layerModules, path.join(taskRoot, 'node_modules'));
     }
     const script = `const module = await import(${JSON.stringify(path.join(taskDir, 'index.mjs'))}); console.log(typeof module.handler);`;

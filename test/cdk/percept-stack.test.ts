@@ -319,15 +319,16 @@ describe('http api', () => {
       AuthorizerType: 'REQUEST',
       AuthorizerPayloadFormatVersion: '2.0',
       EnableSimpleResponses: true,
-      IdentitySource: ['$request.header.Authorization'],
-      AuthorizerResultTtlInSeconds: 300,
+      AuthorizerResultTtlInSeconds: 0,
     });
+    const [authorizer] = Object.values(template.findResources('AWS::ApiGatewayV2::Authorizer'));
+    expect((authorizer?.Properties as { IdentitySource?: string[] }).IdentitySource ?? []).toEqual([]);
     expect(JSON.stringify(template.findResources('AWS::ApiGatewayV2::Authorizer'))).toContain(
       logicalIdOf(stack.api.authorizerFunction),
     );
   });
 
-  it.each(API_ROUTES.map((route) => `${route.method} ${route.path}`))('route %s is authorized', (routeKey) => {
+  it.each([...API_ROUTES.map((route) => `${route.method} ${route.path}`), '$default'])('route %s is authorized', (routeKey) => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
       RouteKey: routeKey,
       AuthorizationType: 'CUSTOM',
@@ -340,7 +341,7 @@ describe('http api', () => {
     const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
 
     expect(routes.map((route) => (route.Properties as { RouteKey: string }).RouteKey).sort()).toEqual(
-      API_ROUTES.map((route) => `${route.method} ${route.path}`).sort(),
+      [...API_ROUTES.map((route) => `${route.method} ${route.path}`), '$default'].sort(),
     );
     expect(Object.values(integrations)).toEqual([
       expect.objectContaining({

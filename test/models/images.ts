@@ -1,11 +1,11 @@
 /** Loads fixture photos as `DecodedImage`s with sharp, forced to 3-channel sRGB. */
 import path from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import type { DecodedImage } from '#commons/image/types.ts';
 
 const FIXTURES = path.resolve('test/fixtures/images');
 
-async function toDecodedImage(pipeline: sharp.Sharp): Promise<DecodedImage> {
+async function toDecodedImage(pipeline: Sharp): Promise<DecodedImage> {
   const { data, info } = await pipeline
     .removeAlpha()
     .toColourspace('srgb')

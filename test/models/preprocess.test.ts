@@ -4,7 +4,7 @@ import type { InputSpec } from '#commons/models/manifest.ts';
 import { planResize, prepareInput, toFeeds } from '#commons/models/preprocess.ts';
 import { classifierManifest } from './fake-manifests.ts';
 
-/** A solid image of one RGB colour. */
+/** Creates a solid image of one RGB colour. */
 function solidImage(width: number, height: number, rgb: [number, number, number]): DecodedImage {
   const pixels = Buffer.alloc(width * height * 3);
   for (let i = 0; i < width * height; i++) {

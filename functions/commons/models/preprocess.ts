@@ -91,7 +91,7 @@ async function resizePixels(image: DecodedImage, width: number, height: number):
   return data;
 }
 
-/** Writes normalized pixels into a float32 tensor whose padding already holds `pad_value`. */
+/** Writes normalized pixels into a float32 tensor whose padding already contains `pad_value`. */
 function fillTensor(input: InputSpec, pixels: Buffer, layout: InputGeometry): Float32Array {
   const { inputWidth, inputHeight, contentLeft, contentTop, contentWidth, contentHeight } = layout;
   const data = new Float32Array(CHANNELS * inputWidth * inputHeight).fill(input.pad_value ?? 0);

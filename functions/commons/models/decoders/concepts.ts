@@ -25,12 +25,12 @@ function decodeConcepts(context: DecodeContext, activate: (scores: Float32Array)
   return { concepts };
 }
 
-/** Mutually exclusive classes; `softmax` is applied when the tensor holds logits. */
+/** Mutually exclusive classes; `softmax` is applied when the tensor contains logits. */
 export function decodeSoftmaxConcepts(context: DecodeContext): OutputData {
   return decodeConcepts(context, (scores) => softmax(scores));
 }
 
-/** Independent labels; `sigmoid` is applied to each score when the tensor holds logits. */
+/** Independent labels; `sigmoid` is applied to each score when the tensor contains logits. */
 export function decodeSigmoidConcepts(context: DecodeContext): OutputData {
   return decodeConcepts(context, (scores) => Array.from(scores, sigmoid));
 }

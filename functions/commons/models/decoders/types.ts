@@ -1,4 +1,4 @@
-/** What every decoder receives, and helpers to read output tensors and place boxes. */
+/** Decoder inputs, and helpers to read output tensors and place boxes. */
 import { createHash } from 'node:crypto';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { BoundingBox, OutputData } from '#commons/clarifai/types.ts';
@@ -6,7 +6,7 @@ import type { ModelManifest } from '#commons/models/manifest.ts';
 import type { Box } from '#commons/models/decoders/nms.ts';
 
 /**
- * Where the image sits inside the model input, in input pixels. Decoders use it to map boxes
+ * Position of the image inside the model input, in input pixels. Decoders use it to map boxes
  * from input coordinates back to fractions of the original image.
  */
 export interface InputGeometry {
