@@ -8,7 +8,7 @@ import type { Context } from 'aws-lambda';
 
 export type LambdaHandler = (event: never, context: Context) => unknown;
 
-/** What a failed invocation surfaces to its caller, as Step Functions receives it from Lambda. */
+/** The error of a failed invocation, in the form Step Functions receives from Lambda. */
 export class LambdaFunctionError extends Error {
   public constructor(errorType: string, errorMessage: string, trace: string[]) {
     // Step Functions reports the Lambda error payload as the JSON `Cause`.

@@ -5,7 +5,7 @@
  * HTTP API is a small server that calls the authorizer and API handlers.
  *
  * Handlers reach the stand-ins only through the SDK's `AWS_ENDPOINT_URL_<SERVICE>`
- * variables; no handler knows it runs locally.
+ * variables, so the handler code is the same locally and on AWS.
  */
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -94,7 +94,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     delete process.env.AWS_PROFILE;
     await createTable(tableName, dynamoEndpoint);
 
-    // Lambda functions and the default workflow
+    // Lambda functions and the default workflow.
+    // NOTE: all handlers share this process and its one logger, so keys that one handler
+    // appends can appear in another's concurrent log lines. On Lambda each function runs
+    // in its own process, one event at a time.
     const functions = localFunctions();
     const definition = buildDefaultWorkflowDefinition({
       models: {
@@ -207,7 +210,7 @@ async function createTable(tableName: string, endpoint: string): Promise<void> {
       }),
     );
   } catch (error) {
-    // A persistent data folder already holds the table from an earlier start.
+    // A persistent data folder already contains the table from an earlier start.
     if (!(error instanceof ResourceInUseException)) {
       throw error;
     }

@@ -30,8 +30,8 @@ const ACTIONS: Record<RouteKey, RouteAction> = {
 };
 
 /**
- * The Clarifai v2 HTTP API. API Gateway (or the local server) has already matched the
- * route and run the authorizer; this function checks the authorizer's verdict, parses
+ * Serves the Clarifai v2 HTTP API. API Gateway (or the local server) has already matched
+ * the route and run the authorizer. This function checks the authorizer's verdict, parses
  * the request, runs the route action and maps typed errors to Clarifai error bodies.
  */
 async function handleRequest(event: ApiEvent, context: Context): Promise<APIGatewayProxyStructuredResultV2> {

@@ -14,8 +14,8 @@ export interface AuthorizerResult {
  *
  * It lets every request through to the API function, with either the key's app id or
  * the reason the key was rejected in the context. API Gateway's own rejection would
- * answer `{"message":"Forbidden"}`, which Clarifai clients cannot read; the API function
- * instead answers 401 with a Clarifai status body and runs no route without an app id.
+ * return `{"message":"Forbidden"}`, which Clarifai clients cannot read. The API function
+ * instead returns 401 with a Clarifai status body, and runs no route without an app id.
  */
 export async function handler(event: APIGatewayRequestAuthorizerEventV2, context?: Context): Promise<AuthorizerResult> {
   logger.addContext(context ?? ({} as Context));

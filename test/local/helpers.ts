@@ -28,11 +28,13 @@ export async function callApi(
   if (apiKey !== null) {
     headers.authorization = `Key ${apiKey}`;
   }
-  const response = await fetch(`${stack.apiUrl}${route}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  let payload: string | undefined;
+  if (typeof body === 'string') {
+    payload = body;
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+  }
+  const response = await fetch(`${stack.apiUrl}${route}`, { method, headers, body: payload });
   return { httpStatus: response.status, body: (await response.json()) as Record<string, any> };
 }
 
