@@ -2,12 +2,13 @@
  * Annotations: what a model found on an input, stored in Clarifai's annotation shape.
  */
 import { createHash } from 'node:crypto';
-import { BatchWriteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { OutputData, Status } from '#commons/clarifai/types.ts';
 import { config } from '#commons/config.ts';
 import { StatusCode } from '#commons/errors.ts';
 import { annotationSk, annotationSkPrefix, appPk } from '#commons/storage/keys.ts';
+import { queryByPrefix } from '#commons/storage/query.ts';
 
 export interface AnnotationRecord {
   id: string;
@@ -72,22 +73,8 @@ export async function deleteAnnotations(appId: string, inputId: string): Promise
   await writeBatches(items.map((item) => ({ DeleteRequest: { Key: { pk: item.pk, sk: item.sk } } })));
 }
 
-async function queryAnnotationItems(appId: string, inputId: string): Promise<Array<Record<string, unknown>>> {
-  const items: Array<Record<string, unknown>> = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const result = await documentClient().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': appPk(appId), ':prefix': annotationSkPrefix(inputId) },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    items.push(...(result.Items ?? []));
-    startKey = result.LastEvaluatedKey;
-  } while (startKey !== undefined);
-  return items;
+function queryAnnotationItems(appId: string, inputId: string): Promise<Array<Record<string, unknown>>> {
+  return queryByPrefix(appPk(appId), annotationSkPrefix(inputId));
 }
 
 type WriteRequest = { PutRequest: { Item: Record<string, unknown> } } | { DeleteRequest: { Key: Record<string, unknown> } };

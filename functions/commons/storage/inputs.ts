@@ -2,12 +2,13 @@
  * Inputs: one item per image, with where the image lives in S3 and the processing status.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
 import { config } from '#commons/config.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { INPUT_SK_PREFIX, appPk, inputSk } from '#commons/storage/keys.ts';
+import { queryByPrefix } from '#commons/storage/query.ts';
 
 export interface StoredImage {
   bucket: string;
@@ -105,29 +106,10 @@ export interface Page {
 
 /** Lists an app's inputs in id order, one page at a time. */
 export async function listInputs(appId: string, { page, perPage }: Page): Promise<InputRecord[]> {
-  const wanted = page * perPage;
-  const items: InputRecord[] = [];
-  let startKey: Record<string, unknown> | undefined;
-
   // NOTE: DynamoDB has no offset, so page N reads the N-1 pages before it. That is fine
   // for the page sizes a client browses with; a cursor would be needed for deep paging.
-  do {
-    const result = await documentClient().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': appPk(appId), ':prefix': INPUT_SK_PREFIX },
-        ExclusiveStartKey: startKey,
-        Limit: Math.min(wanted - items.length, 1000),
-      }),
-    );
-    for (const item of result.Items ?? []) {
-      items.push(stripKeys(item));
-    }
-    startKey = result.LastEvaluatedKey;
-  } while (startKey !== undefined && items.length < wanted);
-
-  return items.slice((page - 1) * perPage, wanted);
+  const items = await queryByPrefix(appPk(appId), INPUT_SK_PREFIX, page * perPage);
+  return items.slice((page - 1) * perPage).map(stripKeys);
 }
 
 /** Sets an input's status; does nothing when the input was deleted meanwhile. */
