@@ -176,6 +176,48 @@ describe('bad input', () => {
     expect(after.body.outputs[0].data.regions.length).toBeGreaterThan(0);
   });
 
+  it('rejects an empty request body', async () => {
+    const response = await fetch(`${stack.apiUrl}/v2/models/ocr-text-detector/outputs`, {
+      method: 'POST',
+      headers: { authorization: `Key ${stack.apiKey}` },
+    });
+    const body = (await response.json()) as { status: { error_code: string; details: string } };
+
+    expect(response.status).toBe(400);
+    expect(body.status.error_code).toBe('INPUTS_MISSING');
+    expect(body.status.details).toContain('"inputs"');
+  });
+
+  it('rejects too many pixels and too many bytes', async () => {
+    const saved = { pixels: process.env.IMAGE_MAX_PIXELS, bytes: process.env.IMAGE_MAX_BYTES };
+    try {
+      process.env.IMAGE_MAX_PIXELS = '10000';
+      const pixels = await callApi(stack, 'POST', '/v2/models/ocr-text-detector/outputs', {
+        inputs: [{ data: { image: { base64: png } } }],
+      });
+      delete process.env.IMAGE_MAX_PIXELS;
+      process.env.IMAGE_MAX_BYTES = '1000';
+      const bytes = await callApi(stack, 'POST', '/v2/models/ocr-text-detector/outputs', {
+        inputs: [{ data: { image: { base64: png } } }],
+      });
+
+      expect(pixels.httpStatus).toBe(400);
+      expect(pixels.body.status.error_code).toBe('TOO_MANY_PIXELS');
+      expect(pixels.body.status.details).toContain('384 x 191');
+      expect(bytes.httpStatus).toBe(400);
+      expect(bytes.body.status.error_code).toBe('FILE_TOO_LARGE');
+      expect(bytes.body.status.details).toContain('1000');
+    } finally {
+      for (const [name, value] of [['IMAGE_MAX_PIXELS', saved.pixels], ['IMAGE_MAX_BYTES', saved.bytes]] as const) {
+        if (value === undefined) {
+          delete process.env[name];
+        } else {
+          process.env[name] = value;
+        }
+      }
+    }
+  });
+
   it('rejects a body over 10 MB with 413', async () => {
     const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/ocr-text-detector/outputs', {
       inputs: [{ data: { image: { base64: 'A'.repeat(11 * 1024 * 1024) } } }],

@@ -146,6 +146,30 @@ describe('bucket uploads', () => {
     expect(input.status.error_code).toBe('IMAGE_TRUNCATED');
   });
 
+  it('mark an SVG FAILED as unsupported', async () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>');
+    await uploadToBucket('uploads/main/drawing.svg', svg);
+
+    const input = await waitForInput(stack, 'drawing.svg');
+
+    expect(input.status.code).toBe(30002);
+    expect(input.status.error_code).toBe('UNSUPPORTED_IMAGE_FORMAT');
+  });
+
+  it('mark a file over the size cap FAILED', async () => {
+    process.env.IMAGE_MAX_BYTES = '1000';
+    try {
+      await uploadToBucket('uploads/main/big.png', readFileSync(path.join(IMAGES_DIR, 'page.png')));
+      const input = await waitForInput(stack, 'big.png');
+
+      expect(input.status.code).toBe(30002);
+      expect(input.status.error_code).toBe('FILE_TOO_LARGE');
+      expect(input.status.details).toContain('uploads/main/big.png');
+    } finally {
+      delete process.env.IMAGE_MAX_BYTES;
+    }
+  });
+
   it('put a key without an app folder in the default app', async () => {
     await uploadToBucket('uploads/chelsea.jpg', readFileSync(path.join(IMAGES_DIR, 'chelsea.jpg')));
 
