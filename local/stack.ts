@@ -23,6 +23,8 @@ import { closeServer, localStateMachineArn, startLocalStepFunctions } from './st
 export interface LocalStackOptions {
   /** Port of the HTTP API. @default 8080 */
   port?: number;
+  /** Port of the local S3 endpoint; 0 picks a free one. @default 0 */
+  s3Port?: number;
   /** Folder for the table and bucket contents; in memory (table) and a temp folder (bucket) when unset. */
   dataDir?: string;
   /** API key to register for the default app; a new one is generated when unset. */
@@ -70,7 +72,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // S3
     const s3Dir = path.join(dataDir ?? path.join(process.env.TMPDIR ?? '/tmp', `percept-s3-${process.pid}-${Date.now()}`), 's3');
     await mkdir(s3Dir, { recursive: true });
-    const s3 = new S3rver({ address: HOST, port: 0, directory: s3Dir, silent: true, configureBuckets: [{ name: bucketName, configs: [] }] });
+    const s3 = new S3rver({ address: HOST, port: options.s3Port ?? 0, directory: s3Dir, silent: true, configureBuckets: [{ name: bucketName, configs: [] }] });
     const s3Address = await s3.run();
     stops.push(() => s3.close());
     const s3Endpoint = `http://${HOST}:${s3Address.port}`;

@@ -9,16 +9,13 @@ import { ensureModelsBuilt } from '#commons/models/build.ts';
 import { startLocalStack } from './stack.ts';
 
 const DATA_DIR = path.resolve(process.env.PERCEPT_DATA_DIR ?? '.percept');
-const port = Number(process.env.PORT ?? '8080');
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`PORT=${JSON.stringify(process.env.PORT)} is not a valid port. Use a number from 0 to 65535.`);
-  process.exit(1);
-}
+const port = portFromEnv('PORT', 8080);
+const s3Port = portFromEnv('S3_PORT', 4569);
 
 await ensureModelsBuilt();
 await mkdir(DATA_DIR, { recursive: true });
 const apiKey = process.env.PERCEPT_API_KEY ?? (await savedApiKey());
-const stack = await startLocalStack({ port, dataDir: DATA_DIR, apiKey });
+const stack = await startLocalStack({ port, s3Port, dataDir: DATA_DIR, apiKey });
 if (process.env.PERCEPT_API_KEY === undefined) {
   await writeFile(path.join(DATA_DIR, 'api-key'), `${stack.apiKey}\n`, { mode: 0o600 });
 }
@@ -28,7 +25,8 @@ Percept is running.
 
   API       ${stack.apiUrl}   (Clarifai v2 routes under /v2)
   API key   ${stack.apiKey}
-  Bucket    s3://${stack.bucketName} at ${stack.s3Endpoint}  (uploads/ starts the default workflow)
+  Bucket    s3://${stack.bucketName} at ${stack.s3Endpoint}  (uploads/ starts the default workflow;
+            credentials S3RVER / S3RVER, region us-east-1, path-style addressing)
   Data      ${DATA_DIR}
 
 Try it:
@@ -50,6 +48,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       .then(() => stack.stop())
       .then(() => process.exit(0));
   });
+}
+
+function portFromEnv(name: string, fallback: number): number {
+  const value = process.env[name];
+  const port = Number(value ?? fallback);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`${name}=${JSON.stringify(value)} is not a valid port. Use a number from 0 to 65535.`);
+    process.exit(1);
+  }
+  return port;
 }
 
 async function savedApiKey(): Promise<string | undefined> {

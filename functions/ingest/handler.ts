@@ -14,6 +14,7 @@ import type { WorkflowExecutionInput } from '#commons/workflows/default-workflow
  * matched to) an input, which then goes through the app's default workflow.
  *
  * Keys are `<prefix><app_id>/<input_id>`, or `<prefix><file name>` for the default app.
+ * See `parseUploadKey` for how other keys map to ids.
  */
 export async function handler(event: S3Event, context?: Context): Promise<void> {
   logger.addContext(context ?? ({} as Context));
@@ -112,15 +113,20 @@ async function startInput(
   }
 }
 
-/** Returns the app and input id an uploads key stands for, or undefined outside the prefix. */
+/**
+ * Returns the app and input id that an uploads key names, or undefined outside the prefix.
+ * The first folder below the prefix is the app; the rest of the key, with `/` and other
+ * characters an id cannot contain replaced by `-`, is the input id.
+ */
 export function parseUploadKey(key: string, prefix: string): { appId: string; inputId: string } | undefined {
   if (!key.startsWith(prefix) || key.endsWith('/')) {
     return undefined;
   }
-  const parts = key.slice(prefix.length).split('/');
-  const fileName = parts.pop() ?? '';
-  const appId = parts.length === 0 ? DEFAULT_APP_ID : idFromFileName(parts.join('-'));
-  return { appId, inputId: idFromFileName(fileName) };
+  const [first, ...rest] = key.slice(prefix.length).split('/');
+  if (rest.length === 0) {
+    return { appId: DEFAULT_APP_ID, inputId: idFromFileName(first ?? '') };
+  }
+  return { appId: idFromFileName(first ?? ''), inputId: idFromFileName(rest.join('/')) };
 }
 
 // Execution names are at most 80 characters of [A-Za-z0-9-_]; a hash of the object
