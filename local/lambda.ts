@@ -31,7 +31,15 @@ export function localFunctionArn(name: string): string {
   return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${name}`;
 }
 
+const invocationCounts = new Map<string, number>();
+
+/** How many times each local function (by name) was invoked in this process. */
+export function localInvocationCounts(): Record<string, number> {
+  return Object.fromEntries(invocationCounts);
+}
+
 export async function invokeLocal(fn: LocalFunction, event: unknown): Promise<unknown> {
+  invocationCounts.set(fn.name, (invocationCounts.get(fn.name) ?? 0) + 1);
   const handler = await fn.load();
   const deadline = Date.now() + fn.timeoutSeconds * 1000;
   const context: Context = {

@@ -1,8 +1,14 @@
 /**
  * The local stack: the same handlers as on AWS, wired to local stand-ins for each
  * service. DynamoDB is dynalite, S3 is s3rver (its object events call the ingest
- * handler), Step Functions is aws-local-stepfunctions running the CDK's ASL, and the
- * HTTP API is a small server that calls the authorizer and API handlers.
+ * handler), Step Functions is aws-local-stepfunctions running the CDK's ASL and the
+ * workflows the API creates, EventBridge is a small endpoint that records events and
+ * runs the ingest rule, and the HTTP API is a small server that calls the authorizer and
+ * API handlers.
+ *
+ * A second bucket, `<bucket>-external`, stands for a bucket outside Percept that sends
+ * its object events to EventBridge: objects written under its `uploads/` folder reach
+ * the ingest function through an EventBridge rule instead of an S3 notification.
  *
  * Handlers reach the stand-ins only through the SDK's `AWS_ENDPOINT_URL_<SERVICE>`
  * variables, so the handler code is the same locally and on AWS.
@@ -16,7 +22,17 @@ import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { logger } from '#commons/logger.ts';
 import { buildDefaultWorkflowDefinition } from '#commons/workflows/default-workflow.ts';
-import { LOCAL_REGION, type LambdaHandler, type LocalFunction, invokeLocal, localFunctionArn } from './lambda.ts';
+import type { CompilerFunctionArns } from '#commons/workflows/compiler.ts';
+import { type LocalEvent, startLocalEventBridge } from './eventbridge.ts';
+import {
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  type LambdaHandler,
+  type LocalFunction,
+  invokeLocal,
+  localFunctionArn,
+  localInvocationCounts,
+} from './lambda.ts';
 import { startLocalHttpApi } from './http-api.ts';
 import { closeServer, localStateMachineArn, startLocalStepFunctions } from './step-functions.ts';
 
@@ -37,12 +53,22 @@ export interface LocalStack {
   apiUrl: string;
   apiKey: string;
   bucketName: string;
+  /** The bucket whose object events reach ingest through EventBridge. */
+  externalBucketName: string;
   tableName: string;
   s3Endpoint: string;
+  /** Name of the event bus that workflows put their completion events on. */
+  eventBusName: string;
   /** Resolves when no ingest event or workflow execution is still running. */
   idle(): Promise<void>;
   /** The workflow executions started so far, oldest first. */
-  executions(): Array<{ name: string; status: string; error?: string }>;
+  executions(): Array<{ name: string; stateMachineArn: string; status: string; error?: string }>;
+  /** The ARNs of the state machines that exist now (the built-in one and those the API created). */
+  stateMachineArns(): string[];
+  /** Every EventBridge event put so far, oldest first. */
+  events(): LocalEvent[];
+  /** How many times each local function was invoked, by function name. */
+  invocationCounts(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +77,8 @@ const HOST = '127.0.0.1';
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const tableName = options.tableName ?? 'percept';
   const bucketName = options.bucketName ?? 'percept-local';
+  const externalBucketName = `${bucketName}-external`;
+  const eventBusName = 'percept-events';
   const dataDir = options.dataDir;
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async (): Promise<void> => {
@@ -72,7 +100,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // S3
     const s3Dir = path.join(dataDir ?? path.join(process.env.TMPDIR ?? '/tmp', `percept-s3-${process.pid}-${Date.now()}`), 's3');
     await mkdir(s3Dir, { recursive: true });
-    const s3 = new S3rver({ address: HOST, port: options.s3Port ?? 0, directory: s3Dir, silent: true, configureBuckets: [{ name: bucketName, configs: [] }] });
+    const s3 = new S3rver({ address: HOST, port: options.s3Port ?? 0, directory: s3Dir, silent: true, configureBuckets: [{ name: bucketName, configs: [] }, { name: externalBucketName, configs: [] }] });
     const s3Address = await s3.run();
     stops.push(() => s3.close());
     const s3Endpoint = `http://${HOST}:${s3Address.port}`;
@@ -91,6 +119,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       BUCKET_NAME: bucketName,
       UPLOADS_PREFIX: 'uploads/',
       DEFAULT_WORKFLOW_ARN: workflowArn,
+      EVENT_BUS_NAME: eventBusName,
+      WORKFLOW_ROLE_ARN: `arn:aws:iam::${LOCAL_ACCOUNT}:role/percept-workflow`,
+      WORKFLOW_NAME_PREFIX: 'percept-wf-',
     });
     delete process.env.AWS_SESSION_TOKEN;
     delete process.env.AWS_PROFILE;
@@ -101,24 +132,49 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // appends can appear in another's concurrent log lines. On Lambda each function runs
     // in its own process, one event at a time.
     const functions = localFunctions();
-    const definition = buildDefaultWorkflowDefinition({
+    const workflowFunctions: CompilerFunctionArns = {
       models: {
         'visual-classifier': functions.visualClassifier.arn,
         'visual-detector': functions.visualDetector.arn,
         'visual-embedder': functions.visualEmbedder.arn,
       },
+      operators: functions.operators.arn,
       writeAnnotations: functions.writeAnnotations.arn,
       recordFailure: functions.recordFailure.arn,
-    });
+    };
+    process.env.WORKFLOW_FUNCTION_ARNS = JSON.stringify(workflowFunctions);
+    const definition = buildDefaultWorkflowDefinition(workflowFunctions);
     const stepFunctions = await startLocalStepFunctions([{ arn: workflowArn, definition }], Object.values(functions));
     stops.push(() => stepFunctions.stop());
     process.env.AWS_ENDPOINT_URL_SFN = stepFunctions.endpoint;
 
-    // S3 notifications: every object event goes to the ingest function, which filters by
-    // prefix as the notification filter does on AWS.
+    // EventBridge, with the rule that sends S3 object events of other buckets to ingest.
+    const eventBridge = await startLocalEventBridge([
+      {
+        name: 'ingest-external-uploads',
+        eventBusName: 'default',
+        pattern: {
+          source: ['aws.s3'],
+          'detail-type': ['Object Created'],
+          detail: { bucket: { name: [externalBucketName] }, object: { key: [{ prefix: 'uploads/' }] } },
+        },
+        target: functions.ingest,
+      },
+    ]);
+    stops.push(() => eventBridge.stop());
+    process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = eventBridge.endpoint;
+
+    // S3 notifications: every object event of the Percept bucket goes to the ingest
+    // function, which filters by prefix as the notification filter does on AWS. Events of
+    // the external bucket go to EventBridge, as S3 sends them with EventBridge turned on.
     const pendingEvents = new Set<Promise<void>>();
     s3.on('event', (event: unknown) => {
-      const delivery = deliverS3Event(functions.ingest, event).finally(() => pendingEvents.delete(delivery));
+      const record = (event as { Records?: Array<{ s3?: { bucket?: { name?: string } } }> }).Records?.[0];
+      const delivery = (
+        record?.s3?.bucket?.name === externalBucketName
+          ? putS3EventToEventBridge(event)
+          : deliverS3Event(functions.ingest, event)
+      ).finally(() => pendingEvents.delete(delivery));
       pendingEvents.add(delivery);
     });
 
@@ -139,15 +195,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       apiUrl: api.url,
       apiKey,
       bucketName,
+      externalBucketName,
       tableName,
       s3Endpoint,
+      eventBusName,
       idle: async () => {
         while (pendingEvents.size > 0) {
           await Promise.all(pendingEvents);
         }
+        await eventBridge.idle();
         await stepFunctions.idle();
       },
       executions: () => stepFunctions.executions(),
+      stateMachineArns: () => stepFunctions.stateMachineArns(),
+      events: () => eventBridge.events(),
+      invocationCounts: localInvocationCounts,
       stop: stopAll,
     };
   } catch (error) {
@@ -170,6 +232,7 @@ function localFunctions() {
     visualClassifier: fn('percept-visual-classifier', () => import('../functions/models/visual-classifier/handler.ts')),
     visualDetector: fn('percept-visual-detector', () => import('../functions/models/visual-detector/handler.ts')),
     visualEmbedder: fn('percept-visual-embedder', () => import('../functions/models/visual-embedder/handler.ts')),
+    operators: fn('percept-operators', () => import('../functions/operators/handler.ts')),
     writeAnnotations: fn('percept-write-annotations', () => import('../functions/workflow/write-annotations/handler.ts')),
     recordFailure: fn('percept-record-failure', () => import('../functions/workflow/record-failure/handler.ts')),
   };
@@ -192,6 +255,49 @@ async function deliverS3Event(ingest: LocalFunction, event: unknown): Promise<vo
   }
   // The object stays in the bucket and its input stays pending; uploading it again retries.
   logger.error('S3 event dropped after the last attempt', { event });
+}
+
+// S3 with EventBridge notifications turned on sends each new object as an "Object Created"
+// event on the default bus; this builds that event from s3rver's notification record.
+async function putS3EventToEventBridge(event: unknown): Promise<void> {
+  const { EventBridgeClient, PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
+  const records = (event as { Records?: Array<Record<string, any>> }).Records ?? [];
+  const client = new EventBridgeClient({});
+  try {
+    for (const record of records) {
+      if (!String(record.eventName).startsWith('ObjectCreated:')) {
+        continue;
+      }
+      const object = record.s3.object as { key: string; size?: number; eTag?: string; sequencer?: string; versionId?: string };
+      await client.send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              Source: 'aws.s3',
+              DetailType: 'Object Created',
+              Resources: [`arn:aws:s3:::${record.s3.bucket.name}`],
+              Detail: JSON.stringify({
+                version: '0',
+                bucket: { name: record.s3.bucket.name },
+                object: {
+                  key: decodeURIComponent(object.key.replace(/\+/g, ' ')),
+                  size: object.size,
+                  etag: object.eTag,
+                  sequencer: object.sequencer,
+                  ...(object.versionId === undefined ? {} : { 'version-id': object.versionId }),
+                },
+                reason: 'PutObject',
+              }),
+            },
+          ],
+        }),
+      );
+    }
+  } catch (error) {
+    logger.error('putting an S3 event on the local EventBridge failed', { error });
+  } finally {
+    client.destroy();
+  }
 }
 
 async function createTable(tableName: string, endpoint: string): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * A local Step Functions endpoint: the AWS JSON 1.0 protocol that @aws-sdk/client-sfn
- * speaks (StartExecution, DescribeExecution), backed by aws-local-stepfunctions running
- * the same ASL that CDK deploys. Task states call the Lambda handlers in this process.
+ * speaks (CreateStateMachine, DescribeStateMachine, DeleteStateMachine, StartExecution,
+ * StartSyncExecution, DescribeExecution), backed by aws-local-stepfunctions running the
+ * same ASL that CDK deploys or the API creates. Task states call the Lambda handlers in
+ * this process.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,14 +30,23 @@ interface Execution {
 interface LocalStateMachine {
   arn: string;
   definition: Record<string, unknown>;
+  /** @default 'STANDARD' */
+  type?: 'STANDARD' | 'EXPRESS';
+  roleArn?: string;
+  creationDate?: Date;
 }
+
+// State machine names: 1 to 80 letters, digits, `-` and `_`, as Step Functions accepts them.
+const STATE_MACHINE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
 export interface LocalStepFunctions {
   endpoint: string;
   /** Resolves when every execution started so far has finished. */
   idle(): Promise<void>;
   /** Every execution started since the endpoint started, oldest first. */
-  executions(): Array<{ name: string; status: string; error?: string }>;
+  executions(): Array<{ name: string; stateMachineArn: string; status: string; error?: string }>;
+  /** The ARNs of the state machines that exist now. */
+  stateMachineArns(): string[];
   stop(): Promise<void>;
 }
 
@@ -57,14 +68,51 @@ export async function startLocalStepFunctions(
   functions: readonly LocalFunction[],
 ): Promise<LocalStepFunctions> {
   const functionsByArn = new Map(functions.map((fn) => [fn.arn, fn]));
-  const machines = new Map(stateMachines.map((machine) => [machine.arn, machine]));
+  const machines = new Map<string, LocalStateMachine>(stateMachines.map((machine) => [machine.arn, { creationDate: new Date(), ...machine }]));
   const executions = new Map<string, Execution>();
 
-  function startExecution(request: { stateMachineArn?: string; name?: string; input?: string }): Execution {
-    const machine = machines.get(request.stateMachineArn ?? '');
+  function machineOf(stateMachineArn: unknown): LocalStateMachine {
+    const machine = machines.get(String(stateMachineArn ?? ''));
     if (machine === undefined) {
-      throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${request.stateMachineArn}'`);
+      throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${String(stateMachineArn)}'`);
     }
+    return machine;
+  }
+
+  function createStateMachine(request: { name?: unknown; definition?: unknown; roleArn?: unknown; type?: unknown }): LocalStateMachine {
+    const name = String(request.name ?? '');
+    if (!STATE_MACHINE_NAME.test(name)) {
+      throw new ApiError('InvalidName', `Invalid Name: '${name}'`);
+    }
+    let definition: Record<string, unknown>;
+    try {
+      definition = JSON.parse(String(request.definition)) as Record<string, unknown>;
+    } catch (error) {
+      throw new ApiError('InvalidDefinition', `Invalid State Machine Definition: ${(error as Error).message}`);
+    }
+    for (const [stateName, resource] of taskResources(definition)) {
+      if (!functionsByArn.has(resource)) {
+        throw new ApiError('InvalidDefinition', `Invalid State Machine Definition: state ${stateName} calls ${resource}, which is not a local function.`);
+      }
+    }
+    const type = request.type === 'EXPRESS' ? 'EXPRESS' : 'STANDARD';
+    const arn = localStateMachineArn(name);
+    const existing = machines.get(arn);
+    if (existing !== undefined) {
+      // Step Functions returns the existing state machine when the request is identical.
+      if (JSON.stringify(existing.definition) === JSON.stringify(definition) && existing.type === type) {
+        return existing;
+      }
+      throw new ApiError('StateMachineAlreadyExists', `State Machine Already Exists: '${arn}'`);
+    }
+    const machine: LocalStateMachine = { arn, definition, type, roleArn: String(request.roleArn ?? ''), creationDate: new Date() };
+    machines.set(arn, machine);
+    logger.info('local state machine created', { stateMachineArn: arn, type });
+    return machine;
+  }
+
+  function startExecution(request: { stateMachineArn?: string; name?: string; input?: string }): Execution {
+    const machine = machineOf(request.stateMachineArn);
     const name = request.name ?? crypto.randomUUID();
     const executionArn = `${machine.arn.replace(':stateMachine:', ':execution:')}:${name}`;
     const existing = executions.get(executionArn);
@@ -91,9 +139,39 @@ export async function startLocalStepFunctions(
 
   const server = createServer((request, response) => {
     void handleRequest(request, response, {
+      CreateStateMachine: (body) => {
+        const machine = createStateMachine(body as Record<string, unknown>);
+        return { stateMachineArn: machine.arn, creationDate: (machine.creationDate ?? new Date()).getTime() / 1000 };
+      },
+      DescribeStateMachine: (body) => {
+        const machine = machineOf((body as { stateMachineArn?: unknown }).stateMachineArn);
+        return {
+          stateMachineArn: machine.arn,
+          name: machine.arn.split(':').at(-1),
+          status: 'ACTIVE',
+          definition: JSON.stringify(machine.definition),
+          roleArn: machine.roleArn ?? '',
+          type: machine.type ?? 'STANDARD',
+          creationDate: (machine.creationDate ?? new Date()).getTime() / 1000,
+        };
+      },
+      DeleteStateMachine: (body) => {
+        // As on AWS, running executions finish; new ones are rejected.
+        machines.delete(String((body as { stateMachineArn?: unknown }).stateMachineArn));
+        return {};
+      },
       StartExecution: (body) => {
         const execution = startExecution(body as { stateMachineArn?: string; name?: string; input?: string });
         return { executionArn: execution.executionArn, startDate: execution.startDate.getTime() / 1000 };
+      },
+      StartSyncExecution: async (body) => {
+        const request = body as { stateMachineArn?: string; name?: string; input?: string };
+        if (machineOf(request.stateMachineArn).type !== 'EXPRESS') {
+          throw new ApiError('StateMachineTypeNotSupported', 'This operation is not supported by this type of state machine');
+        }
+        const execution = startExecution(request);
+        await execution.done;
+        return describe(execution);
       },
       DescribeExecution: (body) => {
         const execution = executions.get(String((body as { executionArn?: unknown }).executionArn));
@@ -116,7 +194,10 @@ export async function startLocalStepFunctions(
       }
     },
     executions: () =>
-      [...executions.values()].map(({ name, status, error }) => (error === undefined ? { name, status } : { name, status, error })),
+      [...executions.values()].map(({ name, stateMachineArn, status, error }) =>
+        error === undefined ? { name, stateMachineArn, status } : { name, stateMachineArn, status, error },
+      ),
+    stateMachineArns: () => [...machines.keys()],
     stop: () => closeServer(server),
   };
 }
@@ -208,7 +289,7 @@ async function handleRequest(
       throw new ApiError('UnknownOperationException', `The local Step Functions endpoint does not implement ${target}.`);
     }
     const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-    response.end(JSON.stringify(operation(body)));
+    response.end(JSON.stringify(await operation(body)));
   } catch (error) {
     response.statusCode = 400;
     const type = error instanceof ApiError ? error.type : 'InvalidParameterValueException';

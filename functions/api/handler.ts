@@ -13,13 +13,23 @@ import {
   listInputAnnotationsRoute,
   listInputsRoute,
 } from './routes/inputs.ts';
-import { getModelRoute, listModelsRoute, predictRoute } from './routes/models.ts';
+import { getAppRoute, patchAppsRoute } from './routes/apps.ts';
+import { createModelRoute, deleteModelRoute, getModelRoute, listModelsRoute, predictRoute } from './routes/models.ts';
+import {
+  createWorkflowsRoute,
+  deleteWorkflowRoute,
+  getWorkflowRoute,
+  listWorkflowsRoute,
+  workflowResultsRoute,
+} from './routes/workflows.ts';
 
 type RouteAction = (request: ApiRequest) => Promise<unknown>;
 
 const ACTIONS: Record<RouteKey, RouteAction> = {
   'GET /v2/models': listModelsRoute,
+  'POST /v2/models': createModelRoute,
   'GET /v2/models/{model_id}': getModelRoute,
+  'DELETE /v2/models/{model_id}': deleteModelRoute,
   'POST /v2/models/{model_id}/outputs': predictRoute,
   'POST /v2/models/{model_id}/versions/{version_id}/outputs': predictRoute,
   'POST /v2/inputs': createInputsRoute,
@@ -27,6 +37,13 @@ const ACTIONS: Record<RouteKey, RouteAction> = {
   'GET /v2/inputs/{input_id}': getInputRoute,
   'DELETE /v2/inputs/{input_id}': deleteInputRoute,
   'GET /v2/inputs/{input_id}/annotations': listInputAnnotationsRoute,
+  'POST /v2/workflows': createWorkflowsRoute,
+  'GET /v2/workflows': listWorkflowsRoute,
+  'GET /v2/workflows/{workflow_id}': getWorkflowRoute,
+  'DELETE /v2/workflows/{workflow_id}': deleteWorkflowRoute,
+  'POST /v2/workflows/{workflow_id}/results': workflowResultsRoute,
+  'PATCH /v2/apps': patchAppsRoute,
+  'GET /v2/apps/{app_id}': getAppRoute,
 };
 
 /**

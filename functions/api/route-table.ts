@@ -5,7 +5,9 @@
  */
 export const ROUTE_KEYS = [
   'GET /v2/models',
+  'POST /v2/models',
   'GET /v2/models/{model_id}',
+  'DELETE /v2/models/{model_id}',
   'POST /v2/models/{model_id}/outputs',
   'POST /v2/models/{model_id}/versions/{version_id}/outputs',
   'POST /v2/inputs',
@@ -13,6 +15,13 @@ export const ROUTE_KEYS = [
   'GET /v2/inputs/{input_id}',
   'DELETE /v2/inputs/{input_id}',
   'GET /v2/inputs/{input_id}/annotations',
+  'POST /v2/workflows',
+  'GET /v2/workflows',
+  'GET /v2/workflows/{workflow_id}',
+  'DELETE /v2/workflows/{workflow_id}',
+  'POST /v2/workflows/{workflow_id}/results',
+  'PATCH /v2/apps',
+  'GET /v2/apps/{app_id}',
 ] as const;
 
 export type RouteKey = (typeof ROUTE_KEYS)[number];

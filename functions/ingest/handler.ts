@@ -1,33 +1,85 @@
 import { createHash } from 'node:crypto';
 import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { Context, S3Event, S3EventRecord } from 'aws-lambda';
+import type { Context, EventBridgeEvent, S3Event } from 'aws-lambda';
 import { stepFunctionsClient } from '#commons/aws/clients.ts';
 import { config } from '#commons/config.ts';
 import { logger } from '#commons/logger.ts';
+import { getAppSettings } from '#commons/storage/apps.ts';
 import { DEFAULT_APP_ID, idFromFileName } from '#commons/storage/ids.ts';
-import { InputStatus, createInputIfAbsent, findInput, setInputStatus } from '#commons/storage/inputs.ts';
+import { InputStatus, type InputRecord, createInputIfAbsent, findInput, setInputStatus } from '#commons/storage/inputs.ts';
 import { claimObjectVersion, releaseObjectVersion } from '#commons/storage/processed-objects.ts';
+import { findWorkflow } from '#commons/storage/workflows.ts';
 import type { WorkflowExecutionInput } from '#commons/workflows/default-workflow.ts';
+import type { WorkflowInput } from '#commons/workflows/node-data.ts';
+import { startWorkflowExecution } from '#commons/workflows/state-machines.ts';
 
 /**
- * S3 notification target: each new object under the uploads prefix becomes (or is
- * matched to) an input, which then goes through the app's default workflow.
- *
- * Keys are `<prefix><app_id>/<input_id>`, or `<prefix><file name>` for the default app.
- * See `parseUploadKey` for how other keys map to ids.
+ * The `detail` of the "Object Created" event that S3 puts on EventBridge's default bus
+ * for a bucket with EventBridge notifications turned on.
  */
-export async function handler(event: S3Event, context?: Context): Promise<void> {
+export interface S3ObjectCreatedDetail {
+  bucket: { name: string };
+  object: { key: string; etag?: string; sequencer?: string; 'version-id'?: string };
+}
+
+export type IngestEvent = S3Event | EventBridgeEvent<'Object Created', S3ObjectCreatedDetail>;
+
+/** One new object, from either event shape. */
+interface ObjectEvent {
+  eventName: string;
+  bucket: string;
+  /** Decoded key. */
+  key: string;
+  versionId: string | undefined;
+  eTag: string | undefined;
+  sequencer: string | undefined;
+}
+
+/**
+ * Ingest target: each new object under the uploads prefix becomes (or is matched to) an
+ * input, which then goes through the app's default workflow: the workflow set with
+ * `PATCH /v2/apps` (`default_workflow_id`), or else the built-in one.
+ *
+ * Two events arrive: S3 notifications from the Percept bucket, and "Object Created"
+ * events that an EventBridge rule forwards (from any bucket that sends its events to
+ * EventBridge). Keys are `<prefix><app_id>/<input_id>`, or `<prefix><file name>` for the
+ * default app. See `parseUploadKey` for how other keys map to ids.
+ */
+export async function handler(event: IngestEvent, context?: Context): Promise<void> {
   logger.addContext(context ?? ({} as Context));
 
-  for (const record of event.Records) {
-    await ingestRecord(record);
+  for (const objectEvent of objectEventsOf(event)) {
+    await ingestObject(objectEvent);
   }
 }
 
-async function ingestRecord(record: S3EventRecord): Promise<void> {
-  const bucket = record.s3.bucket.name;
-  // Keys in S3 events are URL-encoded, with '+' for spaces.
-  const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, ' '));
+function objectEventsOf(event: IngestEvent): ObjectEvent[] {
+  if ('Records' in event) {
+    return event.Records.map((record) => ({
+      eventName: record.eventName,
+      bucket: record.s3.bucket.name,
+      // Keys in S3 notifications are URL-encoded, with '+' for spaces.
+      key: decodeURIComponent(record.s3.object.key.replace(/\+/g, ' ')),
+      versionId: record.s3.object.versionId,
+      eTag: record.s3.object.eTag,
+      sequencer: record.s3.object.sequencer,
+    }));
+  }
+  // EventBridge carries the key decoded.
+  return [
+    {
+      eventName: event['detail-type'] === 'Object Created' ? 'ObjectCreated:EventBridge' : event['detail-type'],
+      bucket: event.detail.bucket.name,
+      key: event.detail.object.key,
+      versionId: event.detail.object['version-id'],
+      eTag: event.detail.object.etag,
+      sequencer: event.detail.object.sequencer,
+    },
+  ];
+}
+
+async function ingestObject(record: ObjectEvent): Promise<void> {
+  const { bucket, key } = record;
   const target = parseUploadKey(key, config.uploadsPrefix);
 
   if (!record.eventName.startsWith('ObjectCreated:') || target === undefined) {
@@ -35,8 +87,8 @@ async function ingestRecord(record: S3EventRecord): Promise<void> {
     return;
   }
 
-  const versionId = record.s3.object.versionId;
-  const version = versionId ?? `etag-${record.s3.object.eTag ?? 'none'}-${record.s3.object.sequencer}`;
+  const versionId = record.versionId;
+  const version = versionId ?? `etag-${record.eTag ?? 'none'}-${record.sequencer}`;
   logger.appendKeys({ appId: target.appId, inputId: target.inputId, bucket, key, version });
 
   try {
@@ -87,19 +139,29 @@ async function startInput(
       status: InputStatus.pending(),
       source: 'bucket',
     });
-  } else if (existing.image.key !== key) {
-    logger.warn('input id already used by another object; object skipped', { existingKey: existing.image.key });
+  } else if (existing.image.key !== key || existing.image.bucket !== bucket) {
+    logger.warn('input id already used by another object; object skipped', {
+      existingBucket: existing.image.bucket,
+      existingKey: existing.image.key,
+    });
     return;
   }
 
   await setInputStatus(target.appId, target.inputId, InputStatus.inProgress(), image);
+
+  const name = executionName(bucket, key, version);
+  const { default_workflow_id: workflowId } = await getAppSettings(target.appId);
+  if (workflowId !== undefined) {
+    await startAppWorkflow(workflowId, { app_id: target.appId, id: target.inputId, image, metadata: existing?.metadata }, name);
+    return;
+  }
 
   const executionInput: WorkflowExecutionInput = { input: { app_id: target.appId, id: target.inputId, image } };
   try {
     const { executionArn } = await stepFunctionsClient().send(
       new StartExecutionCommand({
         stateMachineArn: config.defaultWorkflowArn,
-        name: executionName(bucket, key, version),
+        name,
         input: JSON.stringify(executionInput),
       }),
     );
@@ -111,6 +173,27 @@ async function startInput(
     }
     throw error;
   }
+}
+
+// Runs the app's own default workflow. If it was deleted meanwhile (the API refuses to
+// delete a default workflow, so only a race gets here), the input is marked FAILED
+// rather than left pending.
+async function startAppWorkflow(
+  workflowId: string,
+  input: Omit<WorkflowInput, 'metadata'> & { metadata: InputRecord['metadata'] },
+  name: string,
+): Promise<void> {
+  const workflow = await findWorkflow(input.app_id, workflowId);
+  if (workflow === undefined) {
+    const message = `The app's default workflow ${JSON.stringify(workflowId)} does not exist. Set default_workflow_id with PATCH /v2/apps, then upload the image again.`;
+    await setInputStatus(input.app_id, input.id, InputStatus.failed('WORKFLOW_NOT_FOUND', message));
+    logger.error('default workflow missing', { workflowId });
+    return;
+  }
+  const { metadata, ...rest } = input;
+  const workflowInput: WorkflowInput = metadata === undefined ? rest : { ...rest, metadata };
+  const executionArn = await startWorkflowExecution(workflow.state_machine_arn, name, { input: workflowInput, mode: 'ingest' });
+  logger.info('workflow started', { executionArn, workflowId });
 }
 
 /**

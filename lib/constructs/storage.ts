@@ -19,8 +19,9 @@ export interface StorageProps {
 }
 
 /**
- * The bucket and the table of all apps. Images are stored under `uploads/` and model
- * artifacts under `models/`. The bucket is versioned because the ingest function
+ * The bucket and the table of all apps. Images are stored under `uploads/`, model
+ * artifacts under `models/`, the images of workflow results requests under
+ * `workflow-runs/` and the objects workflow nodes derive (crops, embeddings) under `derived/`. The bucket is versioned because the ingest function
  * records the object version it processed to skip repeated S3 events. The table has
  * string keys `pk` and `sk` and stores inputs, annotations, concepts, models, workflows
  * and API keys.
@@ -54,6 +55,10 @@ export class Storage extends Construct {
           noncurrentVersionExpiration: props.noncurrentVersionExpiration ?? Duration.days(30),
           abortIncompleteMultipartUploadAfter: Duration.days(7),
         },
+        // The results route removes its images and their derived objects when it answers;
+        // these rules expire what a failed removal leaves behind.
+        { prefix: 'workflow-runs/', expiration: Duration.days(1), noncurrentVersionExpiration: Duration.days(1) },
+        { prefix: 'derived/workflow-runs/', expiration: Duration.days(1), noncurrentVersionExpiration: Duration.days(1) },
       ],
     });
 

@@ -14,6 +14,7 @@ import {
   placeholderArn,
   resolveDefinition,
   statementsOf,
+  statementsOfRole,
   type PolicyStatement,
 } from './template-helpers.ts';
 
@@ -24,6 +25,7 @@ afterAll(() => synthesized.cleanUp());
 const modelFunctions = Object.entries(stack.modelFunctions.byModelType);
 const allFunctions = [
   ...modelFunctions.map(([, modelFunction]) => modelFunction),
+  stack.workflowEngine.operatorsFunction,
   stack.api.apiFunction,
   stack.api.authorizerFunction,
   stack.ingest.ingestFunction,
@@ -255,15 +257,17 @@ describe('default workflow', () => {
 });
 
 describe('iam', () => {
-  it('ingest starts only the default workflow', () => {
+  it('ingest starts the default and workflow state machines', () => {
     const statements = statementsOf(template, logicalIdOf(stack.ingest.ingestFunction));
     const statesStatements = statements.filter((statement) =>
       actionsOf([statement]).some((action) => action.startsWith('states:')),
     );
 
-    expect(actionsOf(statesStatements)).toEqual(['states:StartExecution']);
-    expect(statesStatements.map((statement) => statement.Resource)).toEqual([
-      { Ref: logicalIdOf(stack.defaultWorkflow.stateMachine) },
+    expect(new Set(actionsOf(statesStatements))).toEqual(new Set(['states:StartExecution']));
+    const resources = statesStatements.flatMap((statement) => (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource]));
+    expect(resources.map((resource) => JSON.stringify(resource)).sort()).toEqual([
+      expect.stringContaining(':stateMachine:Percept-wf-*'),
+      JSON.stringify({ Ref: logicalIdOf(stack.defaultWorkflow.stateMachine) }),
     ]);
     expect(actionsOf(statements).filter((action) => action.startsWith('s3:'))).toEqual([]);
   });
@@ -280,34 +284,159 @@ describe('iam', () => {
     expect(actions.filter((action) => !action.startsWith('dynamodb:') && !action.startsWith('xray:'))).toEqual([]);
   });
 
-  it.each(modelFunctions)('model function %s only reads the bucket', (_modelType, fn) => {
+  it.each(modelFunctions)('model function %s writes only derived objects', (_modelType, fn) => {
     const statements = statementsOf(template, logicalIdOf(fn));
-    const s3Actions = actionsOf(statements).filter((action) => action.startsWith('s3:'));
+    const writing = statements.filter((statement) => actionsOf([statement]).some((action) => /^s3:(Put|Delete|Abort)/.test(action)));
+    const reading = statements.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('s3:Get')));
 
-    expect(s3Actions.length).toBeGreaterThan(0);
-    for (const action of s3Actions) {
-      expect(action).toMatch(/^s3:(Get|List)/);
+    expect(s3ObjectResources(writing).length).toBeGreaterThan(0);
+    for (const resource of s3ObjectResources(writing)) {
+      expect(resource).toMatch(/"\/derived\/\*"/);
+    }
+    for (const prefix of ['uploads', 'models', 'workflow-runs', 'derived']) {
+      expect(s3ObjectResources(reading).some((resource) => resource.includes(`"/${prefix}/*"`))).toBe(true);
     }
     expect(actionsOf(statements).filter((action) => /^dynamodb:(Put|Update|Delete|BatchWrite)/.test(action))).toEqual(
       [],
     );
-    const objectResources = s3ObjectResources(statements);
+  });
+
+  it('api writes only uploads and results runs', () => {
+    const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
+    const writing = statements.filter((statement) => actionsOf([statement]).some((action) => /^s3:(Put|Delete)/.test(action)));
+
+    expect(actionsOf(writing)).toEqual(expect.arrayContaining(['s3:PutObject', 's3:DeleteObject*']));
+    const objectResources = s3ObjectResources(writing);
     expect(objectResources.length).toBeGreaterThan(0);
     for (const resource of objectResources) {
-      expect(resource).toMatch(/"\/(uploads|models)\/\*"/);
+      expect(resource).toMatch(/"\/(uploads|workflow-runs|derived\/workflow-runs)\/\*"/);
+    }
+  });
+});
+
+describe('workflow engine', () => {
+  const engine = stack.workflowEngine;
+  const roleId = logicalIdOf(engine.workflowRole);
+  const prefixPattern = ':stateMachine:Percept-wf-*';
+
+  it('operators function layer, memory and env', () => {
+    const properties = functionProperties(engine.operatorsFunction);
+
+    expect(properties.MemorySize).toBe(1024);
+    expect(properties.Timeout).toBe(60);
+    expect(properties.Layers).toEqual([{ Ref: logicalIdOf(stack.runtimeLayer.layerVersion) }]);
+    expect(properties.Environment).toMatchObject({
+      Variables: {
+        TABLE_NAME: { Ref: logicalIdOf(stack.storage.table) },
+        BUCKET_NAME: { Ref: logicalIdOf(stack.storage.bucket) },
+        EVENT_BUS_NAME: { Ref: logicalIdOf(engine.eventBus) },
+      },
+    });
+  });
+
+  it('operators write only derived objects', () => {
+    const statements = statementsOf(template, logicalIdOf(engine.operatorsFunction));
+    const writing = statements.filter((statement) => actionsOf([statement]).some((action) => /^s3:(Put|Delete)/.test(action)));
+
+    expect(s3ObjectResources(writing).length).toBeGreaterThan(0);
+    for (const resource of s3ObjectResources(writing)) {
+      expect(resource).toMatch(/"\/derived\/\*"/);
     }
   });
 
-  it('api writes only under uploads/', () => {
-    const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
-    const s3Actions = actionsOf(statements).filter((action) => action.startsWith('s3:'));
+  it('workflow role is for Step Functions', () => {
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [Match.objectLike({ Action: 'sts:AssumeRole', Principal: { Service: 'states.amazonaws.com' } })],
+      },
+    });
+    const role = template.toJSON().Resources[roleId] as { Properties: { AssumeRolePolicyDocument: unknown } };
+    expect(JSON.stringify(role.Properties.AssumeRolePolicyDocument)).toContain('states.amazonaws.com');
+  });
 
-    expect(s3Actions).toEqual(expect.arrayContaining(['s3:PutObject', 's3:DeleteObject*', 's3:GetObject*']));
-    const objectResources = s3ObjectResources(statements);
-    expect(objectResources.length).toBeGreaterThan(0);
-    for (const resource of objectResources) {
-      expect(resource).toMatch(/"\/uploads\/\*"/);
+  it('workflow role invokes exactly the workflow functions', () => {
+    const invoke = statementsOfRole(template, roleId).filter((statement) =>
+      actionsOf([statement]).some((action) => action.startsWith('lambda:')),
+    );
+    const expected = [
+      ...modelFunctions.map(([, fn]) => fn),
+      engine.operatorsFunction,
+      stack.defaultWorkflow.writeAnnotationsFunction,
+      stack.defaultWorkflow.recordFailureFunction,
+    ].map(logicalIdOf);
+
+    expect(actionsOf(invoke).every((action) => action === 'lambda:InvokeFunction')).toBe(true);
+    expect(new Set(getAttIds(invoke.map((statement) => statement.Resource)))).toEqual(new Set(expected));
+  });
+
+  it('api manages only prefixed state machines', () => {
+    const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
+    const statesStatements = statements.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('states:')));
+
+    expect(actionsOf(statesStatements).sort()).toEqual([
+      'states:CreateStateMachine',
+      'states:DeleteStateMachine',
+      'states:DescribeStateMachine',
+      'states:StartExecution',
+      'states:StartSyncExecution',
+      'states:TagResource',
+    ]);
+    for (const statement of statesStatements) {
+      expect(JSON.stringify(statement.Resource)).toContain(prefixPattern);
     }
+  });
+
+  it('api passes only the workflow role', () => {
+    const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
+    const passRole = statements.filter((statement) => actionsOf([statement]).includes('iam:PassRole'));
+
+    expect(passRole).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [roleId, 'Arn'] },
+        Condition: { StringEquals: { 'iam:PassedToService': 'states.amazonaws.com' } },
+      }),
+    ]);
+  });
+
+  it('api env names the engine', () => {
+    const variables = (functionProperties(stack.api.apiFunction).Environment as { Variables: Record<string, unknown> }).Variables;
+
+    expect(variables.WORKFLOW_ROLE_ARN).toEqual({ 'Fn::GetAtt': [roleId, 'Arn'] });
+    expect(variables.WORKFLOW_NAME_PREFIX).toBe('Percept-wf-');
+    expect(variables.WORKFLOW_LOG_GROUP_ARN).toEqual({ 'Fn::GetAtt': [logicalIdOf(engine.logGroup), 'Arn'] });
+    const functionArns = JSON.stringify(variables.WORKFLOW_FUNCTION_ARNS);
+    for (const fn of [engine.operatorsFunction, stack.defaultWorkflow.writeAnnotationsFunction, ...modelFunctions.map(([, f]) => f)]) {
+      expect(functionArns).toContain(logicalIdOf(fn));
+    }
+  });
+
+  it.each([
+    ['write annotations', stack.defaultWorkflow.writeAnnotationsFunction],
+    ['record failure', stack.defaultWorkflow.recordFailureFunction],
+    ['operators', engine.operatorsFunction],
+  ])('%s puts events on the bus', (_name, fn) => {
+    const statements = statementsOf(template, logicalIdOf(fn));
+    const putEvents = statements.filter((statement) => actionsOf([statement]).includes('events:PutEvents'));
+
+    expect(putEvents.map((statement) => statement.Resource)).toEqual([{ 'Fn::GetAtt': [logicalIdOf(engine.eventBus), 'Arn'] }]);
+    expect(functionProperties(fn).Environment).toMatchObject({ Variables: { EVENT_BUS_NAME: { Ref: logicalIdOf(engine.eventBus) } } });
+  });
+
+  it('results run objects expire', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'workflow-runs/', ExpirationInDays: 1, Status: 'Enabled' }),
+          Match.objectLike({ Prefix: 'derived/workflow-runs/', ExpirationInDays: 1, Status: 'Enabled' }),
+        ]),
+      },
+    });
+  });
+
+  it('no external uploads rule by default', () => {
+    expect(stack.ingest.externalUploadsRule).toBeUndefined();
+    template.resourceCountIs('AWS::Events::Rule', 0);
   });
 });
 

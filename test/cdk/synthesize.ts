@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/project.ts';
-import { PerceptStack } from '../../lib/percept-stack.ts';
+import { PerceptStack, type PerceptStackProps } from '../../lib/percept-stack.ts';
 
 export interface SynthesizedPercept {
   stack: PerceptStack;
@@ -32,7 +32,12 @@ export function cdkJsonContext(): Record<string, unknown> {
  * Synthesizes the stack into a temporary folder. Without `bundling`, asset bundling is
  * skipped (`aws:cdk:bundling-stacks` is empty) and the assets are placeholders.
  */
-export function synthesizePercept(options: { bundling: boolean }): SynthesizedPercept {
+export function synthesizePercept(options: {
+  bundling: boolean;
+  props?: PerceptStackProps;
+  /** Adds constructs to the stack before it is synthesized. */
+  extend?: (stack: PerceptStack) => void;
+}): SynthesizedPercept {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'percept-cdk-test-'));
   const context: Record<string, unknown> = { ...cdkJsonContext() };
   if (!options.bundling) {
@@ -40,7 +45,8 @@ export function synthesizePercept(options: { bundling: boolean }): SynthesizedPe
   }
 
   const app = new App({ outdir, context });
-  const stack = new PerceptStack(app, 'Percept');
+  const stack = new PerceptStack(app, 'Percept', options.props);
+  options.extend?.(stack);
   const template = Template.fromStack(stack);
   // Returns the assembly that Template.fromStack just synthesized.
   const assembly = app.synth();

@@ -120,7 +120,12 @@ describe('bucket uploads', () => {
     expect(input.status.code).toBe(30000);
     expect(input.data.image.image_info).toMatchObject({ width: 640, height: 427, format: 'jpeg' });
     const { body } = await callApi(stack, 'GET', '/v2/inputs/rocket.jpg/annotations');
-    expect(Object.keys(annotationsByModel(body.annotations)).sort()).toEqual(['ocr-text-detector', 'ocr-text-orientation']);
+    expect(Object.keys(annotationsByModel(body.annotations)).sort()).toEqual([
+      'general-image-embedding',
+      'general-object-detection',
+      'ocr-text-detector',
+      'ocr-text-orientation',
+    ]);
   });
 
   it('mark a non-image FAILED and keep the object', async () => {

@@ -140,6 +140,13 @@ describe('ensureModelsBuilt', () => {
     expect(models.map((model) => [model.id, model.status])).toEqual([
       ['ocr-text-detector', 'built'],
       ['ocr-text-orientation', 'built'],
+      ['general-object-detection', 'built'],
+      ['general-image-embedding', 'built'],
+      ['face-detection', 'built'],
+      ['face-embedding', 'built'],
+      ['face-age', 'built'],
+      ['face-gender', 'built'],
+      ['face-emotion', 'built'],
     ]);
   });
 });
@@ -153,8 +160,8 @@ describe('npm run models', () => {
     const second = await run(process.execPath, script, { env });
 
     expect(first.stdout).toContain('ocr-text-detector: 4.5 MiB, version 30a86f5731181461d08021402766601e, built\n');
-    expect(first.stdout).toContain('2 models ready (2 built, 0 skipped).');
+    expect(first.stdout).toContain('9 models ready (9 built, 0 skipped).');
     expect(second.stdout).toContain('ocr-text-orientation: 565.4 KiB, version 491843a3c65de46295864c6815e41127, already built, skipped\n');
-    expect(second.stdout).toContain('2 models ready (0 built, 2 skipped).');
+    expect(second.stdout).toContain('9 models ready (0 built, 9 skipped).');
   });
 });

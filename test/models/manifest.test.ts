@@ -38,7 +38,8 @@ describe('validateManifest', () => {
     expect(problems).toContain('input.normalization.std[1] must be a number > 0 (got 0)');
     expect(problems).toContain('input.tensor must be a non-empty string (got nothing)');
     expect(problems).toContain(
-      'output.decoder must be one of softmax-concepts, sigmoid-concepts, detection-boxes, text-probability-map, embedding (got "argmax")',
+      'output.decoder must be one of softmax-concepts, sigmoid-concepts, binary-concepts, binned-concepts, ' +
+        'detection-boxes, top-k-detections, anchor-boxes, text-probability-map, embedding (got "argmax")',
     );
     expect(problems).toContain('source.sha256 must be a string matching ^[0-9a-f]{64}$ (got "abc")');
     expect(problems).toHaveLength(4);
@@ -93,7 +94,9 @@ describe('catalog', () => {
         statusCode: 21200,
         httpStatus: 404,
         message:
-          'Model "general-image-recognition" does not exist. Available models: ocr-text-detector, ocr-text-orientation.',
+          'Model "general-image-recognition" does not exist. Available models: ocr-text-detector, ' +
+          'ocr-text-orientation, general-object-detection, general-image-embedding, face-detection, face-embedding, ' +
+          'face-age, face-gender, face-emotion.',
       }),
     );
   });

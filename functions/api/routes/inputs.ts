@@ -128,7 +128,10 @@ export async function getInputRoute(request: ApiRequest): Promise<unknown> {
 export async function deleteInputRoute(request: ApiRequest): Promise<unknown> {
   const input = await getInput(request.appId, request.pathParameters.input_id ?? '');
   await deleteAnnotations(input.app_id, input.id);
-  await deleteImage(input.image);
+  // An image ingested from another bucket (through EventBridge) belongs to that bucket's owner.
+  if (input.image.bucket === config.bucketName) {
+    await deleteImage(input.image);
+  }
   await deleteInputRecord(input.app_id, input.id);
   logger.info('input deleted', { appId: input.app_id, inputId: input.id });
   return { status: okStatus(request.requestId) };

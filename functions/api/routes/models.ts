@@ -1,5 +1,7 @@
 /**
- * Model routes: list and describe the models, and predict on images sent in the request.
+ * Model routes: list, describe, create and delete models, and predict on images sent in
+ * the request. Built-in models come from the catalog; an app's own models (operators) are
+ * stored in the table and run only inside workflows.
  */
 import { randomUUID } from 'node:crypto';
 import type { OutputConfig } from '#commons/clarifai/types.ts';
@@ -11,26 +13,68 @@ import { decodeImage, imageLimitsFromEnv } from '#commons/image/decode.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import { toClarifaiModel } from '#commons/models/clarifai-model.ts';
 import { getModel, listModels, modelVersionId, predict } from '#commons/models/index.ts';
+import { logger } from '#commons/logger.ts';
+import { createModel, deleteModelRecord, findModel, getAppModel } from '#commons/storage/models.ts';
+import { listWorkflowRecords } from '#commons/storage/workflows.ts';
+import { describeModel, listAllModels, prepareNewModel, toClarifaiAppModel } from '../model-store.ts';
 
 /** Clarifai accepts at most 128 inputs in one predict call. */
 export const MAX_PREDICT_INPUTS = 128;
 
 export async function listModelsRoute(request: ApiRequest): Promise<unknown> {
   const { page, perPage } = parsePaging(request.query);
-  const manifests = listModels().slice((page - 1) * perPage, page * perPage);
-  const models = await Promise.all(
-    manifests.map(async (manifest) => toClarifaiModel(manifest, await modelVersionId(manifest.id))),
-  );
+  const models = (await listAllModels(request.appId)).slice((page - 1) * perPage, page * perPage);
   return { status: okStatus(request.requestId), models };
 }
 
 export async function getModelRoute(request: ApiRequest): Promise<unknown> {
-  const manifest = getModel(request.pathParameters.model_id ?? '');
-  return { status: okStatus(request.requestId), model: toClarifaiModel(manifest, await modelVersionId(manifest.id)) };
+  const model = await describeModel(request.appId, request.pathParameters.model_id ?? '');
+  return { status: okStatus(request.requestId), model };
+}
+
+export async function createModelRoute(request: ApiRequest): Promise<unknown> {
+  const record = prepareNewModel(request.appId, request.body);
+  await createModel(record);
+  logger.info('model created', { appId: request.appId, modelId: record.id, modelTypeId: record.model_type_id });
+  return { status: okStatus(request.requestId), model: toClarifaiAppModel(record) };
+}
+
+export async function deleteModelRoute(request: ApiRequest): Promise<unknown> {
+  const modelId = request.pathParameters.model_id ?? '';
+  if (listModels().some((manifest) => manifest.id === modelId)) {
+    throw new InvalidInputError(
+      'MODEL_NOT_DELETABLE',
+      `Model ${JSON.stringify(modelId)} is a built-in model, which cannot be deleted. Only models created with POST /v2/models can.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  const record = await getAppModel(request.appId, modelId);
+  const users = (await listWorkflowRecords(request.appId)).filter((workflow) =>
+    workflow.nodes.some((node) => node.model.id === record.id),
+  );
+  if (users.length > 0) {
+    throw new InvalidInputError(
+      'MODEL_IN_USE',
+      `Model ${JSON.stringify(record.id)} is used by the workflows ${users.map((workflow) => JSON.stringify(workflow.id)).join(', ')}. Delete those workflows first.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  await deleteModelRecord(request.appId, record.id);
+  logger.info('model deleted', { appId: request.appId, modelId: record.id });
+  return { status: okStatus(request.requestId) };
 }
 
 export async function predictRoute(request: ApiRequest): Promise<unknown> {
-  const manifest = getModel(request.pathParameters.model_id ?? '');
+  const modelId = request.pathParameters.model_id ?? '';
+  const appModel = listModels().some((manifest) => manifest.id === modelId) ? undefined : await findModel(request.appId, modelId);
+  if (appModel !== undefined) {
+    throw new InvalidInputError(
+      'MODEL_NOT_PREDICTABLE',
+      `Model ${JSON.stringify(modelId)} is a ${appModel.model_type_id} operator, which runs only inside a workflow. Add it to a workflow and call POST /v2/workflows/{workflow_id}/results.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  const manifest = getModel(modelId);
   const versionId = await modelVersionId(manifest.id);
   const requestedVersion = request.pathParameters.version_id;
   if (requestedVersion !== undefined && requestedVersion !== versionId) {

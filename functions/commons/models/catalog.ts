@@ -5,12 +5,26 @@
  */
 import { NotFoundError, StatusCode } from '#commons/errors.ts';
 import { type ModelManifest, validateManifest } from '#commons/models/manifest.ts';
+import faceAge from '../../../models/builtin/face-age.json' with { type: 'json' };
+import faceDetection from '../../../models/builtin/face-detection.json' with { type: 'json' };
+import faceEmbedding from '../../../models/builtin/face-embedding.json' with { type: 'json' };
+import faceEmotion from '../../../models/builtin/face-emotion.json' with { type: 'json' };
+import faceGender from '../../../models/builtin/face-gender.json' with { type: 'json' };
+import generalImageEmbedding from '../../../models/builtin/general-image-embedding.json' with { type: 'json' };
+import generalObjectDetection from '../../../models/builtin/general-object-detection.json' with { type: 'json' };
 import ocrTextDetector from '../../../models/builtin/ocr-text-detector.json' with { type: 'json' };
 import ocrTextOrientation from '../../../models/builtin/ocr-text-orientation.json' with { type: 'json' };
 
 const BUILTIN_MANIFESTS: ReadonlyArray<{ file: string; json: unknown }> = [
   { file: 'models/builtin/ocr-text-detector.json', json: ocrTextDetector },
   { file: 'models/builtin/ocr-text-orientation.json', json: ocrTextOrientation },
+  { file: 'models/builtin/general-object-detection.json', json: generalObjectDetection },
+  { file: 'models/builtin/general-image-embedding.json', json: generalImageEmbedding },
+  { file: 'models/builtin/face-detection.json', json: faceDetection },
+  { file: 'models/builtin/face-embedding.json', json: faceEmbedding },
+  { file: 'models/builtin/face-age.json', json: faceAge },
+  { file: 'models/builtin/face-gender.json', json: faceGender },
+  { file: 'models/builtin/face-emotion.json', json: faceEmotion },
 ];
 
 let catalog: Map<string, ModelManifest> | undefined;

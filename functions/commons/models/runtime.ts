@@ -8,7 +8,7 @@ import type { DecodedImage } from '#commons/image/types.ts';
 import { logger } from '#commons/logger.ts';
 import { type BuiltModel, ensureModelBuilt } from '#commons/models/build.ts';
 import { getModel } from '#commons/models/catalog.ts';
-import { DECODERS } from '#commons/models/decoders/index.ts';
+import { DECODERS, outputTensorNames } from '#commons/models/decoders/index.ts';
 import { hasFixedInputSize, type ModelManifest } from '#commons/models/manifest.ts';
 import { applyOutputConfig, resolveOutputConfig } from '#commons/models/output-config.ts';
 import { prepareInput, toFeeds } from '#commons/models/preprocess.ts';
@@ -38,11 +38,6 @@ function buildOnce(manifest: ModelManifest): Promise<BuiltModel> {
   return once(builds, manifest.id, () => ensureModelBuilt(manifest));
 }
 
-function outputTensorNames(manifest: ModelManifest): string[] {
-  const { output } = manifest;
-  return output.decoder === 'detection-boxes' ? [output.tensor, output.scores_tensor] : [output.tensor];
-}
-
 async function createSession(manifest: ModelManifest): Promise<InferenceSession> {
   const started = performance.now();
   const model = await buildOnce(manifest);
@@ -50,7 +45,7 @@ async function createSession(manifest: ModelManifest): Promise<InferenceSession>
 
   const missing = [
     ...[manifest.input.tensor].filter((name) => !session.inputNames.includes(name)),
-    ...outputTensorNames(manifest).filter((name) => !session.outputNames.includes(name)),
+    ...outputTensorNames(manifest.output).filter((name) => !session.outputNames.includes(name)),
   ];
   if (missing.length > 0) {
     await session.release();

@@ -27,11 +27,13 @@ export interface AnnotationRecord {
 const BATCH_SIZE = 25;
 
 /**
- * Derives an annotation id from the input and model version, so that writing the same
- * model output twice (a retried or duplicate execution) overwrites instead of adding.
+ * Derives an annotation id from the input and model version (and the workflow node, when
+ * one workflow runs a model in several nodes), so that writing the same model output twice
+ * (a retried or duplicate execution) overwrites instead of adding.
  */
-export function annotationId(inputId: string, modelId: string, modelVersionId: string): string {
-  return createHash('sha256').update(`${inputId}\n${modelId}\n${modelVersionId}`).digest('hex').slice(0, 32);
+export function annotationId(inputId: string, modelId: string, modelVersionId: string, nodeId?: string): string {
+  const parts = nodeId === undefined ? [inputId, modelId, modelVersionId] : [inputId, modelId, modelVersionId, nodeId];
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 32);
 }
 
 export function modelAnnotation(
@@ -39,10 +41,11 @@ export function modelAnnotation(
   inputId: string,
   model: { id: string; versionId: string },
   data: OutputData,
+  nodeId?: string,
 ): AnnotationRecord {
   const now = new Date().toISOString();
   return {
-    id: annotationId(inputId, model.id, model.versionId),
+    id: annotationId(inputId, model.id, model.versionId, nodeId),
     app_id: appId,
     input_id: inputId,
     data,

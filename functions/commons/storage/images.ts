@@ -1,5 +1,6 @@
 /**
- * Image objects in the bucket: uploads written by the API and read by the model functions.
+ * Objects in the bucket: uploads written by the API and read by the model functions, and
+ * the objects workflow nodes derive from them (crops, embedding vectors).
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '#commons/aws/clients.ts';
@@ -18,6 +19,11 @@ export function uploadKey(uploadsPrefix: string, appId: string, inputId: string)
 
 export async function putImage(ref: ObjectRef, bytes: Buffer): Promise<void> {
   await s3Client().send(new PutObjectCommand({ Bucket: ref.bucket, Key: ref.key, Body: bytes }));
+}
+
+/** Writes any object, such as an embedding vector a workflow node derived. */
+export async function putObject(ref: ObjectRef, bytes: Buffer, contentType: string): Promise<void> {
+  await s3Client().send(new PutObjectCommand({ Bucket: ref.bucket, Key: ref.key, Body: bytes, ContentType: contentType }));
 }
 
 /**

@@ -6,6 +6,9 @@
  * | ----------------------- | ------------------------- | ---------------------------------- |
  * | input                   | APP#<app_id>              | INPUT#<input_id>                   |
  * | annotation              | APP#<app_id>              | ANNOTATION#<input_id>#<annotation> |
+ * | app settings            | APP#<app_id>              | SETTINGS                           |
+ * | model (app's own)       | APP#<app_id>              | MODEL#<model_id>                   |
+ * | workflow                | APP#<app_id>              | WORKFLOW#<workflow_id>             |
  * | API key (hashed)        | APIKEY#<sha256 of key>    | APIKEY                             |
  * | processed S3 object     | OBJECT#<bucket>/<key>     | VERSION#<version id or etag>       |
  *
@@ -22,3 +25,8 @@ export const apiKeyPk = (keyHash: string): string => `APIKEY#${keyHash}`;
 export const API_KEY_SK = 'APIKEY';
 export const objectPk = (bucket: string, key: string): string => `OBJECT#${bucket}/${key}`;
 export const objectVersionSk = (version: string): string => `VERSION#${version}`;
+export const APP_SETTINGS_SK = 'SETTINGS';
+export const modelSk = (modelId: string): string => `MODEL#${modelId}`;
+export const MODEL_SK_PREFIX = 'MODEL#';
+export const workflowSk = (workflowId: string): string => `WORKFLOW#${workflowId}`;
+export const WORKFLOW_SK_PREFIX = 'WORKFLOW#';

@@ -13,9 +13,15 @@ export interface WorkflowNode {
 
 export const DEFAULT_WORKFLOW_ID = 'default';
 
+/**
+ * Every ingested image is tagged with the objects found in it and gets a general embedding
+ * for similarity search, besides the text detection and orientation.
+ */
 export const DEFAULT_WORKFLOW_NODES: readonly WorkflowNode[] = [
   { id: 'text-detection', modelId: 'ocr-text-detector', modelTypeId: 'visual-detector' },
   { id: 'text-orientation', modelId: 'ocr-text-orientation', modelTypeId: 'visual-classifier' },
+  { id: 'object-detection', modelId: 'general-object-detection', modelTypeId: 'visual-detector' },
+  { id: 'image-embedding', modelId: 'general-image-embedding', modelTypeId: 'visual-embedder' },
 ];
 
 /** Lambda functions the workflow calls, by role. Values are function ARNs (or CDK tokens). */

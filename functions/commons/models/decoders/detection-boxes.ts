@@ -2,22 +2,11 @@
  * Decoder for object detectors whose graph outputs raw boxes and class scores: keeps boxes above
  * the score threshold, runs non-maximum suppression per class and maps boxes to the image.
  */
-import type { OutputData, Region } from '#commons/clarifai/types.ts';
+import type { OutputData } from '#commons/clarifai/types.ts';
 import type { DetectionOutputSpec } from '#commons/models/manifest.ts';
-import { type Box, nonMaxSuppression } from '#commons/models/decoders/nms.ts';
-import {
-  type DecodeContext,
-  type InputGeometry,
-  readOutputSlice,
-  regionId,
-  toBoundingBox,
-} from '#commons/models/decoders/types.ts';
-
-interface Detection {
-  box: Box;
-  score: number;
-  classIndex: number;
-}
+import type { Box } from '#commons/models/decoders/nms.ts';
+import { type Detection, suppressPerClass, toRegions } from '#commons/models/decoders/regions.ts';
+import { type DecodeContext, type InputGeometry, readOutputSlice } from '#commons/models/decoders/types.ts';
 
 /** Converts one box of the boxes tensor to model-input pixels. */
 export function toInputPixels(
@@ -66,7 +55,7 @@ export function decodeDetectionBoxes(context: DecodeContext): OutputData {
     );
   }
 
-  const byClass = new Map<number, Detection[]>();
+  const candidates: Detection[] = [];
   for (let k = 0; k < boxCount; k++) {
     let classIndex = 0;
     let score = -Infinity;
@@ -81,39 +70,10 @@ export function decodeDetectionBoxes(context: DecodeContext): OutputData {
       continue;
     }
     const box = toInputPixels(boxes.data.subarray(k * 4, k * 4 + 4), output.box_format, output.box_units, geometry);
-    const detections = byClass.get(classIndex) ?? [];
-    detections.push({ box, score, classIndex });
-    byClass.set(classIndex, detections);
+    candidates.push({ box, score, classIndex });
   }
 
-  const kept: Detection[] = [];
-  for (const detections of byClass.values()) {
-    const indices = nonMaxSuppression(
-      detections.map((detection) => detection.box),
-      detections.map((detection) => detection.score),
-      output.iou_threshold,
-    );
-    kept.push(...indices.map((index) => detections[index] as Detection));
-  }
-  kept.sort((a, b) => b.score - a.score);
-
-  const regions: Region[] = [];
-  for (const detection of kept) {
-    if (regions.length >= output.max_detections) {
-      break;
-    }
-    const boundingBox = toBoundingBox(detection.box, geometry);
-    // Boxes entirely in the letterbox padding or outside the input collapse to zero area.
-    if (boundingBox.bottom_row <= boundingBox.top_row || boundingBox.right_col <= boundingBox.left_col) {
-      continue;
-    }
-    const concept = manifest.concepts[detection.classIndex] as { id: string; name: string };
-    regions.push({
-      id: regionId(manifest.id, regions.length, boundingBox),
-      region_info: { bounding_box: boundingBox },
-      value: detection.score,
-      data: { concepts: [{ id: concept.id, name: concept.name, value: detection.score }] },
-    });
-  }
+  const kept = suppressPerClass(candidates, output.iou_threshold);
+  const regions = toRegions(manifest, geometry, kept, output.max_detections);
   return { regions };
 }

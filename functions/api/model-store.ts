@@ -1,0 +1,271 @@
+/**
+ * The models an app can use: the built-in catalog plus the app's own models in the table.
+ * Creates app models (checking their parameters with their type) and resolves the models
+ * that workflow nodes name for the compiler.
+ */
+import type { Concept, ModelTypeId } from '#commons/clarifai/types.ts';
+import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
+import { type ClarifaiModel, toClarifaiModel } from '#commons/models/clarifai-model.ts';
+import { getModel, listModels, modelVersionId } from '#commons/models/index.ts';
+import { validateId } from '#commons/storage/ids.ts';
+import { type ModelRecord, findModel, listAppModels } from '#commons/storage/models.ts';
+import type { WorkflowDefinition } from '#commons/workflows/definition.ts';
+import {
+  ONNX_MODEL_TYPES,
+  type ResolvedModel,
+  isOnnxModelType,
+  operatorVersionId,
+  resolveOnnxModel,
+  resolveOperatorModel,
+} from '#commons/workflows/model-types.ts';
+import type { RawModelParams } from '#commons/workflows/node-data.ts';
+import { OPERATOR_TYPE_IDS, isOperatorTypeId } from '#commons/workflows/operator.ts';
+import { OPERATORS } from '../operators/index.ts';
+
+/**
+ * How `POST /v2/models` creates, and workflows use, an app model of one type. This is the
+ * extension point for new model types: an app's own ONNX models (visual-classifier,
+ * visual-detector, visual-embedder with a user-supplied ONNX file) get an entry that checks
+ * and stores the artifact in `prepare` and describes the stored model in `resolve`.
+ */
+interface AppModelType {
+  /** Checks the parameters of a new model; returns what to store. Throws InvalidInputError naming the field. */
+  prepare(params: RawModelParams): RawModelParams;
+  /** Describes a stored model for the workflow compiler. */
+  resolve(record: ModelRecord): ResolvedModel;
+}
+
+function operatorType(typeId: (typeof OPERATOR_TYPE_IDS)[number]): AppModelType {
+  const operator = OPERATORS[typeId];
+  return {
+    prepare(params) {
+      operator.validateParams(params);
+      return params;
+    },
+    resolve(record) {
+      return resolveOperatorModel(record.id, operator, record.params, record.version_id);
+    },
+  };
+}
+
+// TODO: app-owned ONNX models need an upload of the ONNX file and a manifest; until then
+// creating one is rejected with MODEL_TYPE_NOT_SUPPORTED.
+function onnxTypeNotYetSupported(typeId: ModelTypeId): AppModelType {
+  const reject = (): never => {
+    throw new InvalidInputError(
+      'MODEL_TYPE_NOT_SUPPORTED',
+      `Creating ${typeId} models is not supported yet: Percept cannot take an app's own ONNX file. Use a built-in ${typeId} (GET /v2/models), or create an operator model (model_type_id one of ${OPERATOR_TYPE_IDS.join(', ')}).`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  };
+  return { prepare: reject, resolve: reject };
+}
+
+const APP_MODEL_TYPES: Readonly<Record<string, AppModelType>> = {
+  ...Object.fromEntries(OPERATOR_TYPE_IDS.map((typeId) => [typeId, operatorType(typeId)])),
+  ...Object.fromEntries(
+    (Object.keys(ONNX_MODEL_TYPES) as ModelTypeId[]).map((typeId) => [typeId, onnxTypeNotYetSupported(typeId)]),
+  ),
+};
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isBuiltinModel(modelId: string): boolean {
+  return listModels().some((manifest) => manifest.id === modelId);
+}
+
+/**
+ * Reads the `model` of a `POST /v2/models` body into a record to store. Parameters come from
+ * `output_info.data.concepts`, `output_info.output_config.model_metadata` and Clarifai's
+ * `output_info.params`, which is merged into `model_metadata` (a key in both is rejected).
+ */
+export function prepareNewModel(appId: string, body: unknown): ModelRecord {
+  const model = (body as { model?: unknown } | null)?.model;
+  if (!isObject(model)) {
+    throw new InvalidInputError(
+      'MODEL_MISSING',
+      'The request has no model. Send {"model": {"id": "...", "model_type_id": "...", "output_info": {...}}}.',
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  const id = validateId(model.id, 'model.id');
+  if (isBuiltinModel(id)) {
+    throw new InvalidInputError(
+      'MODEL_ALREADY_EXISTS',
+      `Model id ${JSON.stringify(id)} is a built-in model. Choose another id.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  const typeId = model.model_type_id;
+  if (typeof typeId !== 'string' || !Object.hasOwn(APP_MODEL_TYPES, typeId)) {
+    throw new InvalidInputError(
+      'INVALID_MODEL_TYPE',
+      `model.model_type_id ${JSON.stringify(typeId)} is not a model type Percept knows. Use one of ${Object.keys(APP_MODEL_TYPES).join(', ')}.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  for (const field of ['name', 'description'] as const) {
+    if (model[field] !== undefined && typeof model[field] !== 'string') {
+      throw new InvalidInputError(
+        'INVALID_MODEL',
+        `model.${field} must be a string, got ${JSON.stringify(model[field])}.`,
+        StatusCode.MODEL_INVALID_ARGUMENT,
+      );
+    }
+  }
+
+  const params = (APP_MODEL_TYPES[typeId] as AppModelType).prepare(readRawParams(model.output_info));
+  const now = new Date().toISOString();
+  return {
+    app_id: appId,
+    id,
+    name: typeof model.name === 'string' && model.name !== '' ? model.name : id,
+    description: typeof model.description === 'string' ? model.description : '',
+    model_type_id: typeId,
+    params,
+    version_id: operatorVersionId(typeId, params),
+    created_at: now,
+    modified_at: now,
+  };
+}
+
+function readRawParams(outputInfo: unknown): RawModelParams {
+  if (outputInfo === undefined) {
+    return { concepts: [], model_metadata: {} };
+  }
+  if (!isObject(outputInfo)) {
+    throw invalidOutputInfo('model.output_info', outputInfo, 'an object');
+  }
+  const concepts = (outputInfo.data as { concepts?: unknown } | undefined)?.concepts ?? [];
+  if (outputInfo.data !== undefined && !isObject(outputInfo.data)) {
+    throw invalidOutputInfo('model.output_info.data', outputInfo.data, 'an object with "concepts"');
+  }
+  if (!Array.isArray(concepts)) {
+    throw invalidOutputInfo('model.output_info.data.concepts', concepts, 'a list of concepts');
+  }
+  concepts.forEach((concept: unknown, index) => {
+    if (!isObject(concept) || typeof concept.id !== 'string' || concept.id === '') {
+      throw invalidOutputInfo(`model.output_info.data.concepts[${index}]`, concept, 'a concept with a string "id"');
+    }
+  });
+
+  const outputConfig = outputInfo.output_config ?? {};
+  if (!isObject(outputConfig)) {
+    throw invalidOutputInfo('model.output_info.output_config', outputConfig, 'an object');
+  }
+  const metadata = outputConfig.model_metadata ?? {};
+  if (!isObject(metadata)) {
+    throw invalidOutputInfo('model.output_info.output_config.model_metadata', metadata, 'an object');
+  }
+  const clarifaiParams = outputInfo.params ?? {};
+  if (!isObject(clarifaiParams)) {
+    throw invalidOutputInfo('model.output_info.params', clarifaiParams, 'an object');
+  }
+  for (const key of Object.keys(clarifaiParams)) {
+    if (Object.hasOwn(metadata, key)) {
+      throw new InvalidInputError(
+        'INVALID_MODEL_PARAMETER',
+        `model.output_info.params.${key} and model.output_info.output_config.model_metadata.${key} are both set. Send the parameter once.`,
+        StatusCode.MODEL_INVALID_ARGUMENT,
+      );
+    }
+  }
+  return { concepts: concepts as Concept[], model_metadata: { ...clarifaiParams, ...metadata } };
+}
+
+function invalidOutputInfo(field: string, value: unknown, expected: string): InvalidInputError {
+  return new InvalidInputError(
+    'INVALID_MODEL_PARAMETER',
+    `${field} must be ${expected}, got ${JSON.stringify(value)}.`,
+    StatusCode.MODEL_INVALID_ARGUMENT,
+  );
+}
+
+/** The Clarifai JSON of an app model. */
+export function toClarifaiAppModel(record: ModelRecord): ClarifaiModel & Record<string, unknown> {
+  return {
+    id: record.id,
+    name: record.name,
+    description: record.description,
+    created_at: record.created_at,
+    app_id: record.app_id,
+    model_type_id: record.model_type_id as ModelTypeId,
+    output_info: {
+      data: { concepts: record.params.concepts.map((concept) => ({ ...concept, app_id: record.app_id })) },
+      output_config: { model_metadata: record.params.model_metadata },
+    },
+    model_version: {
+      id: record.version_id,
+      created_at: record.created_at,
+      status: { code: StatusCode.MODEL_TRAINED, description: 'Model is trained and ready' },
+    },
+  } as ClarifaiModel & Record<string, unknown>;
+}
+
+/** Every model the app can use, built-in models first, each group in id order. */
+export async function listAllModels(appId: string): Promise<Array<Record<string, unknown>>> {
+  const builtin = await Promise.all(
+    listModels().map(async (manifest) => toClarifaiModel(manifest, await modelVersionId(manifest.id)) as unknown as Record<string, unknown>),
+  );
+  const own = (await listAppModels(appId)).map(toClarifaiAppModel);
+  return [...builtin, ...own];
+}
+
+/** The Clarifai JSON of a built-in or app model; throws `MODEL_NOT_FOUND`. */
+export async function describeModel(appId: string, modelId: string): Promise<Record<string, unknown>> {
+  if (isBuiltinModel(modelId)) {
+    const manifest = getModel(modelId);
+    return toClarifaiModel(manifest, await modelVersionId(manifest.id)) as unknown as Record<string, unknown>;
+  }
+  const record = await findModel(appId, modelId);
+  if (record === undefined) {
+    throw modelNotFound(appId, modelId);
+  }
+  return toClarifaiAppModel(record);
+}
+
+function modelNotFound(appId: string, modelId: string, nodeId?: string): NotFoundError {
+  const prefix = nodeId === undefined ? '' : `Node "${nodeId}": `;
+  return new NotFoundError(
+    'MODEL_NOT_FOUND',
+    `${prefix}model "${modelId}" does not exist in app ${JSON.stringify(appId)} or among the built-in models. List the models with GET /v2/models.`,
+    StatusCode.MODEL_DOES_NOT_EXIST,
+  );
+}
+
+/** Resolves the model of every node of `definition`; an unknown model is `MODEL_NOT_FOUND` naming the node. */
+export async function resolveWorkflowModels(
+  appId: string,
+  definition: WorkflowDefinition,
+): Promise<Map<string, ResolvedModel>> {
+  const resolved = new Map<string, ResolvedModel>();
+  for (const node of definition.nodes) {
+    const modelId = node.model.id;
+    if (resolved.has(modelId)) {
+      continue;
+    }
+    if (isBuiltinModel(modelId)) {
+      const manifest = getModel(modelId);
+      resolved.set(modelId, resolveOnnxModel(manifest.id, manifest.model_type_id, await modelVersionId(manifest.id)));
+      continue;
+    }
+    const record = await findModel(appId, modelId);
+    if (record === undefined) {
+      // A 400 rather than 404: the workflow is the resource being created, and it is invalid.
+      const notFound = modelNotFound(appId, modelId, node.id);
+      throw new InvalidInputError('MODEL_NOT_FOUND', notFound.message, StatusCode.MODEL_DOES_NOT_EXIST);
+    }
+    const type = APP_MODEL_TYPES[record.model_type_id];
+    if (type === undefined || !(isOperatorTypeId(record.model_type_id) || isOnnxModelType(record.model_type_id))) {
+      throw new InvalidInputError(
+        'INVALID_MODEL_TYPE',
+        `Node "${node.id}": model ${modelId} has type ${record.model_type_id}, which this version of Percept cannot run.`,
+        StatusCode.MODEL_INVALID_ARGUMENT,
+      );
+    }
+    resolved.set(modelId, type.resolve(record));
+  }
+  return resolved;
+}
