@@ -5,7 +5,7 @@
  * rule's local function, as an EventBridge rule with a Lambda target does.
  *
  * Rule patterns support what Percept's rules use: per field, a list of accepted values,
- * and nested objects for `detail`; a list of `{prefix}` matches a string prefix.
+ * and nested objects for `detail`. A `{prefix}` entry in a list matches a string prefix.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';

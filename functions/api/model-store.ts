@@ -23,7 +23,7 @@ import { OPERATOR_TYPE_IDS, isOperatorTypeId } from '#commons/workflows/operator
 import { OPERATORS } from '../operators/index.ts';
 
 /**
- * How `POST /v2/models` creates, and workflows use, an app model of one type. This is the
+ * Handling of one app model type by `POST /v2/models` and by workflows. This is the
  * extension point for new model types: an app's own ONNX models (visual-classifier,
  * visual-detector, visual-embedder with a user-supplied ONNX file) get an entry that checks
  * and stores the artifact in `prepare` and describes the stored model in `resolve`.
@@ -183,7 +183,7 @@ function invalidOutputInfo(field: string, value: unknown, expected: string): Inv
   );
 }
 
-/** The Clarifai JSON of an app model. */
+/** Returns the Clarifai JSON of an app model. */
 export function toClarifaiAppModel(record: ModelRecord): ClarifaiModel & Record<string, unknown> {
   return {
     id: record.id,
@@ -204,7 +204,7 @@ export function toClarifaiAppModel(record: ModelRecord): ClarifaiModel & Record<
   } as ClarifaiModel & Record<string, unknown>;
 }
 
-/** Every model the app can use, built-in models first, each group in id order. */
+/** Lists every model the app can use, built-in models first, each group in id order. */
 export async function listAllModels(appId: string): Promise<Array<Record<string, unknown>>> {
   const builtin = await Promise.all(
     listModels().map(async (manifest) => toClarifaiModel(manifest, await modelVersionId(manifest.id)) as unknown as Record<string, unknown>),
@@ -213,7 +213,7 @@ export async function listAllModels(appId: string): Promise<Array<Record<string,
   return [...builtin, ...own];
 }
 
-/** The Clarifai JSON of a built-in or app model; throws `MODEL_NOT_FOUND`. */
+/** Returns the Clarifai JSON of a built-in or app model, or throws `MODEL_NOT_FOUND`. */
 export async function describeModel(appId: string, modelId: string): Promise<Record<string, unknown>> {
   if (isBuiltinModel(modelId)) {
     const manifest = getModel(modelId);
@@ -221,16 +221,17 @@ export async function describeModel(appId: string, modelId: string): Promise<Rec
   }
   const record = await findModel(appId, modelId);
   if (record === undefined) {
-    throw modelNotFound(appId, modelId);
+    throw await modelNotFound(appId, modelId);
   }
   return toClarifaiAppModel(record);
 }
 
-function modelNotFound(appId: string, modelId: string, nodeId?: string): NotFoundError {
+async function modelNotFound(appId: string, modelId: string, nodeId?: string): Promise<NotFoundError> {
   const prefix = nodeId === undefined ? '' : `Node "${nodeId}": `;
+  const available = [...listModels().map((manifest) => manifest.id), ...(await listAppModels(appId)).map((model) => model.id)];
   return new NotFoundError(
     'MODEL_NOT_FOUND',
-    `${prefix}model "${modelId}" does not exist in app ${JSON.stringify(appId)} or among the built-in models. List the models with GET /v2/models.`,
+    `${prefix}model "${modelId}" does not exist in app ${JSON.stringify(appId)}. Available models: ${available.join(', ')}.`,
     StatusCode.MODEL_DOES_NOT_EXIST,
   );
 }
@@ -254,7 +255,7 @@ export async function resolveWorkflowModels(
     const record = await findModel(appId, modelId);
     if (record === undefined) {
       // A 400 rather than 404: the workflow is the resource being created, and it is invalid.
-      const notFound = modelNotFound(appId, modelId, node.id);
+      const notFound = await modelNotFound(appId, modelId, node.id);
       throw new InvalidInputError('MODEL_NOT_FOUND', notFound.message, StatusCode.MODEL_DOES_NOT_EXIST);
     }
     const type = APP_MODEL_TYPES[record.model_type_id];

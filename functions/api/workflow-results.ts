@@ -48,6 +48,8 @@ export async function runWorkflowOnImages(
 
   try {
     await Promise.all(runs.map((run) => putImage(run.input.image, run.bytes)));
+    // NOTE: API Gateway ends an HTTP API request after 30 s, so a request whose slowest
+    // input takes longer gets API Gateway's 503 while its executions still finish.
     const executions = await Promise.all(
       runs.map((run) => runWorkflowSync(record.state_machine_arn, { input: run.input, mode: 'results' })),
     );

@@ -1,8 +1,8 @@
 /**
  * Step Functions task: runs one operator node of a compiled workflow. One function serves
- * every operator type, because operators load no model: they are light enough to share
- * one memory size, and one function keeps its containers warm for all of them and needs
- * one set of grants (read images, write crops, write annotations, put events).
+ * every operator type, because operators load no model and are light enough to share one
+ * memory size. One function also keeps its containers warm for all of them and needs one
+ * set of grants (read images, write crops, write annotations, put events).
  */
 import type { Context } from 'aws-lambda';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';

@@ -17,8 +17,8 @@ export interface CompiledWorkflowProps {
   readonly models: ReadonlyMap<string, ResolvedModel>;
 
   /**
-   * EXPRESS runs for at most 5 minutes and can be run synchronously (the results route);
-   * STANDARD keeps an execution history and runs each execution exactly once.
+   * EXPRESS runs for at most 5 minutes and can be run synchronously (the results route).
+   * STANDARD keeps an execution history in Step Functions, which EXPRESS does not.
    * @default StateMachineType.EXPRESS, like the workflows the API creates
    */
   readonly stateMachineType?: StateMachineType;

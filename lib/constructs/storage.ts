@@ -55,8 +55,8 @@ export class Storage extends Construct {
           noncurrentVersionExpiration: props.noncurrentVersionExpiration ?? Duration.days(30),
           abortIncompleteMultipartUploadAfter: Duration.days(7),
         },
-        // The results route removes its images and their derived objects when it answers;
-        // these rules expire what a failed removal leaves behind.
+        // The results route removes its images and their derived objects before it responds,
+        // and these rules expire what a failed removal leaves behind.
         { prefix: 'workflow-runs/', expiration: Duration.days(1), noncurrentVersionExpiration: Duration.days(1) },
         { prefix: 'derived/workflow-runs/', expiration: Duration.days(1), noncurrentVersionExpiration: Duration.days(1) },
       ],

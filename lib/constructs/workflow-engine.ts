@@ -65,7 +65,7 @@ export interface WorkflowEngineProps {
 }
 
 /**
- * What compiled workflows run on: the operators function, the role every workflow state
+ * The resources compiled workflows run on: the operators function, the role every workflow state
  * machine runs as, their log group, and the event bus of their completion events (also
  * the bus that results-push operators publish to). `bindApi` and `bindIngest` give the
  * API and ingest functions what they need to create and start workflow state machines.
@@ -160,7 +160,7 @@ export class WorkflowEngine extends Construct {
     );
   }
 
-  /** The ARN pattern of every workflow state machine the API creates. */
+  /** Returns the ARN pattern of every workflow state machine the API creates. */
   public stateMachineArnPattern(): string {
     return Stack.of(this).formatArn({
       service: 'states',

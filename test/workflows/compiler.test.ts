@@ -82,7 +82,7 @@ const OCR_LINES = workflow('ocr-lines', [
   ['upright', 'upright', ['orient']],
 ]);
 
-/** Every state of a definition, branches and Map iterations included, by name. */
+/** Collects every state of a definition, branches and Map iterations included, by name. */
 function allStates(definition: Record<string, unknown>): Record<string, State> {
   const found: Record<string, State> = {};
   const visit = (states: Record<string, State>): void => {
@@ -152,6 +152,23 @@ describe('compiled ASL', () => {
 
     expect(result.errorsText()).toBe('');
     expect(result.isValid).toBe(true);
+  });
+
+  it('runs the tile aggregator once, after the Map', () => {
+    const definition = compile(
+      workflow('tiles', [
+        ['tiles', 'tiles'],
+        ['detect', 'ocr-text-detector', ['tiles']],
+        ['aggregate', 'aggregate', ['detect']],
+      ]),
+    ).definition;
+    const states = allStates(definition);
+    const map = Object.values(states).find((state) => state.Type === 'Map');
+
+    expect(map).toBeDefined();
+    expect(Object.keys(map?.ItemProcessor.States)).toContain('detect');
+    expect(Object.keys(map?.ItemProcessor.States)).not.toContain('aggregate');
+    expect(states.aggregate?.Resource).toBe(FUNCTIONS.operators);
   });
 
   it('runs per-crop nodes in a Map', () => {

@@ -5,7 +5,7 @@
  *
  * Execution state, once per input: `{input, mode, outputs}`. `mode` is `ingest` (write the
  * outputs as annotations, record failures on the input) or `results` (return the outputs to
- * `POST /v2/workflows/{id}/results`). `outputs.<key>` holds the output of each node that
+ * `POST /v2/workflows/{id}/results`). `outputs.<key>` contains the output of each node that
  * runs once per input; `outputs.<key>_crops` the per-crop outputs of the nodes that run
  * on that node's crops, as `[{crop, outputs: {<key>: NodeOutput}}]`.
  *
@@ -37,7 +37,7 @@ export interface CompileOptions {
   mapConcurrency?: number;
 }
 
-/** Where the outputs of each node are in the final execution state, and how to report them. */
+/** Location of each node's output in the final execution state, and how to report it. */
 export interface OutputLayout {
   workflow_id: string;
   nodes: Array<{
@@ -258,7 +258,7 @@ class AslCompiler {
     return levels;
   }
 
-  /** A unit run on its own, writing its result into `$.outputs`. */
+  /** Chains a unit that runs on its own, writing its result into `$.outputs`. */
   private inlineUnit(unit: Unit, scope: PlannedNode | undefined, next: string, failureTarget: string): Chain {
     if (unit.kind === 'node') {
       return this.nodeChain(unit.node, { resultPath: `$.outputs.${unit.node.key}`, next, failureTarget });
@@ -476,7 +476,7 @@ function nodeModel(node: PlannedNode): NodeModel {
   return { id: node.model.id, model_type_id: node.model.model_type_id, model_version: { id: node.model.version_id } };
 }
 
-/** The output that stands for a node that did not run: no data, and every gate closed. */
+/** Returns the output of a node that did not run: no data, and every gate closed. */
 function skippedOutput(node: PlannedNode): Record<string, unknown> {
   return {
     node_id: node.id,
@@ -496,7 +496,7 @@ function skippedOutput(node: PlannedNode): Record<string, unknown> {
  *
  * NOTE: The failing node travels in the error name, not as JSON in the cause, because
  * aws-local-stepfunctions 3.0.0 removes every backslash from the string that an intrinsic
- * function returns, which breaks `States.JsonToString` of a cause that holds JSON.
+ * function returns, which breaks `States.JsonToString` of a cause that contains JSON.
  */
 function failurePass(node: PlannedNode | undefined, next: string): State {
   const error =
@@ -509,7 +509,7 @@ function failurePass(node: PlannedNode | undefined, next: string): State {
   };
 }
 
-/** A Fail state that ends the branch (or execution) with the error and cause of `$.failure`. */
+/** Returns a Fail state that ends the branch (or execution) with the error and cause of `$.failure`. */
 function raiseState(): State {
   return { Type: 'Fail', ErrorPath: '$.failure.error', CausePath: '$.failure.cause' };
 }

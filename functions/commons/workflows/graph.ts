@@ -14,7 +14,7 @@ import type { WorkflowDefinition, WorkflowNodeDefinition } from '#commons/workfl
 import type { ResolvedModel } from '#commons/workflows/model-types.ts';
 import type { DataKind } from '#commons/workflows/node-data.ts';
 
-/** How a node receives one of its upstream outputs. */
+/** The way a node receives one of its upstream outputs. */
 export type EdgeMode =
   /** The upstream output as is, from the same scope or from the root scope. */
   | 'direct'
@@ -234,12 +234,7 @@ function outputKindOf(node: PlannedNode, inputKinds: readonly DataKind[]): DataK
   return distinct[0] as DataKind;
 }
 
-/** The nodes that run in `scope` (undefined: once per input), in plan order. */
+/** Lists the nodes that run in `scope` (undefined: once per input), in plan order. */
 export function nodesInScope(plan: WorkflowPlan, scope: PlannedNode | undefined): PlannedNode[] {
   return plan.nodes.filter((node) => node.scope === scope);
-}
-
-/** The nodes whose crops some other node runs on, in plan order. */
-export function cropSources(plan: WorkflowPlan): PlannedNode[] {
-  return plan.nodes.filter((node) => plan.nodes.some((other) => other.scope === node));
 }

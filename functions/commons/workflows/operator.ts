@@ -17,7 +17,7 @@
  */
 import type { DataKind, NodeOutput, NodeTaskEvent, OutputKind, RawModelParams } from '#commons/workflows/node-data.ts';
 
-/** The operator model types that Percept knows, as Clarifai names them in `model_type_id`. */
+/** The operator model types that Percept runs, as Clarifai names them in `model_type_id`. */
 export const OPERATOR_TYPE_IDS = [
   'concept-thresholder',
   'region-thresholder',

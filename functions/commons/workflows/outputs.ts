@@ -77,7 +77,7 @@ async function readEmbedding(ref: EmbeddingRef): Promise<Embedding> {
 }
 
 /**
- * What a compiled workflow stores at `$.failure` when a state fails: the error name (with
+ * Failure as a compiled workflow stores it at `$.failure`: the error name (with
  * `@<node id>@<model id>` appended when a node failed) and the cause.
  */
 export interface WorkflowFailure {

@@ -9,9 +9,9 @@
  * - `WORKFLOW_FUNCTION_ARNS`: JSON of the CompilerFunctionArns the Task states call.
  * - `WORKFLOW_LOG_GROUP_ARN` (optional): log group of the state machines' execution logs.
  *
- * The state machines are EXPRESS: `POST /v2/workflows/{id}/results` runs them with
- * StartSyncExecution, and ingest starts them asynchronously with StartExecution, which
- * Express state machines run at least once; the tasks are written so that a duplicate
+ * The state machines are EXPRESS, so `POST /v2/workflows/{id}/results` can run them with
+ * StartSyncExecution. Ingest starts them asynchronously with StartExecution, which Express
+ * state machines run at least once, and the tasks are written so that a duplicate
  * execution is harmless. An Express execution may run for at most 5 minutes.
  */
 import { createHash } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * The engine's side of a node task: the payload a compiled workflow sends to a node's
- * Lambda function, its translation into the NodeTaskEvent that node code sees, and the
+ * Lambda function, its translation into the NodeTaskEvent that node code receives, and the
  * bookkeeping added to the NodeOutput that node code returns.
  */
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';

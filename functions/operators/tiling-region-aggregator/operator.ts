@@ -99,6 +99,8 @@ export const tilingRegionAggregator: Operator<TilingAggregatorParams> = {
     'Removes the duplicate detections that a detector run on overlapping tiles returns, with non-maximum suppression per concept.',
   inputKinds: ['regions'],
   outputKind: 'regions',
+  // Runs once per input on the merged per-tile detections, not once per tile.
+  aggregatesCrops: true,
 
   validateParams(raw) {
     const params = new ParamReader('tiling-region-aggregator', raw);
