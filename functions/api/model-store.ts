@@ -25,8 +25,8 @@ import { OPERATORS } from '../operators/index.ts';
 /**
  * Handling of one app model type by `POST /v2/models` and by workflows. This is the
  * extension point for new model types: an app's own ONNX models (visual-classifier,
- * visual-detector, visual-embedder with a user-supplied ONNX file) get an entry that checks
- * and stores the artifact in `prepare` and describes the stored model in `resolve`.
+ * visual-detector, visual-embedder with a user-supplied ONNX file) have an entry whose
+ * `resolve` describes the stored model; their file is handled by `attachOnnxModel`.
  */
 interface AppModelType {
   /** Checks the parameters of a new model; returns what to store. Throws InvalidInputError naming the field. */
@@ -48,23 +48,19 @@ function operatorType(typeId: (typeof OPERATOR_TYPE_IDS)[number]): AppModelType 
   };
 }
 
-// TODO: app-owned ONNX models need an upload of the ONNX file and a manifest; until then
-// creating one is rejected with MODEL_TYPE_NOT_SUPPORTED.
-function onnxTypeNotYetSupported(typeId: ModelTypeId): AppModelType {
-  const reject = (): never => {
-    throw new InvalidInputError(
-      'MODEL_TYPE_NOT_SUPPORTED',
-      `Creating ${typeId} models is not supported yet: Percept cannot take an app's own ONNX file. Use a built-in ${typeId} (GET /v2/models), or create an operator model (model_type_id one of ${OPERATOR_TYPE_IDS.join(', ')}).`,
-      StatusCode.MODEL_INVALID_ARGUMENT,
-    );
+// The ONNX file of these types is checked and stored by `attachOnnxModel`, which needs
+// the request body and runs after `prepare`.
+function onnxType(typeId: ModelTypeId): AppModelType {
+  return {
+    prepare: (params) => params,
+    resolve: (record) => resolveOnnxModel(record.id, typeId, record.version_id),
   };
-  return { prepare: reject, resolve: reject };
 }
 
 const APP_MODEL_TYPES: Readonly<Record<string, AppModelType>> = {
   ...Object.fromEntries(OPERATOR_TYPE_IDS.map((typeId) => [typeId, operatorType(typeId)])),
   ...Object.fromEntries(
-    (Object.keys(ONNX_MODEL_TYPES) as ModelTypeId[]).map((typeId) => [typeId, onnxTypeNotYetSupported(typeId)]),
+    (Object.keys(ONNX_MODEL_TYPES) as ModelTypeId[]).map((typeId) => [typeId, onnxType(typeId)]),
   ),
 };
 

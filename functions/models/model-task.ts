@@ -15,7 +15,7 @@ import { decodeImage, imageLimitsFromEnv } from '#commons/image/decode.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import { toTaskError } from '#commons/lambda/task-errors.ts';
 import { logger } from '#commons/logger.ts';
-import { getModel, modelVersionId, predict } from '#commons/models/index.ts';
+import { type RunnableModel, resolveRunnableModel } from '#commons/models/app-models.ts';
 import { getImageBytes, putObject } from '#commons/storage/images.ts';
 import type { WorkflowExecutionInput } from '#commons/workflows/default-workflow.ts';
 import {
@@ -61,12 +61,13 @@ export function createModelTaskHandler(modelTypeId: ModelTypeId) {
     logger.appendKeys({ inputId: event.input.id, appId: event.input.app_id, modelId, nodeId });
 
     try {
-      checkModelType(modelId, nodeId, modelTypeId);
+      const model = await resolveRunnableModel(event.input.app_id, modelId);
+      checkModelType(model, nodeId, modelTypeId);
       if (isNodeTaskPayload(event)) {
-        const output = await runNode(toNodeTaskEvent(event));
+        const output = await runNode(toNodeTaskEvent(event), model);
         return finishNodeOutput(event, output);
       }
-      return await runDefaultWorkflowNode(event, modelTypeId);
+      return await runDefaultWorkflowNode(event, model, modelTypeId);
     } catch (error) {
       logger.error('model task failed', { error });
       throw toTaskError(error);
@@ -77,12 +78,11 @@ export function createModelTaskHandler(modelTypeId: ModelTypeId) {
   return handler;
 }
 
-function checkModelType(modelId: string, nodeId: string, modelTypeId: ModelTypeId): void {
-  const manifest = getModel(modelId);
+function checkModelType({ manifest }: RunnableModel, nodeId: string, modelTypeId: ModelTypeId): void {
   if (manifest.model_type_id !== modelTypeId) {
     throw new InvalidInputError(
       'MODEL_TYPE_MISMATCH',
-      `Model ${modelId} is a ${manifest.model_type_id}, but this function runs ${modelTypeId} models. Point the workflow node ${nodeId} at the ${manifest.model_type_id} function.`,
+      `Model ${manifest.id} is a ${manifest.model_type_id}, but this function runs ${modelTypeId} models. Point the workflow node ${nodeId} at the ${manifest.model_type_id} function.`,
       StatusCode.MODEL_INVALID_ARGUMENT,
     );
   }
@@ -95,9 +95,9 @@ async function readImage(ref: S3Ref): Promise<DecodedImage> {
 }
 
 /** Runs the model of a compiled workflow's node on the crop, or else on the input image. */
-async function runNode(event: NodeTaskEvent): Promise<NodeOutput> {
+async function runNode(event: NodeTaskEvent, model: RunnableModel): Promise<NodeOutput> {
   const image = await readImage(event.crop?.image ?? event.input.image);
-  const [data = {}] = await predict(event.node.model.id, [image]);
+  const [data = {}] = await model.predict([image]);
 
   const { embeddings, ...rest } = data;
   const embeddingRefs = embeddings === undefined ? undefined : await storeEmbeddings(event, embeddings);
@@ -132,14 +132,18 @@ async function storeEmbeddings(
   );
 }
 
-async function runDefaultWorkflowNode(event: ModelTaskEvent, modelTypeId: ModelTypeId): Promise<ModelTaskResult> {
+async function runDefaultWorkflowNode(
+  event: ModelTaskEvent,
+  model: RunnableModel,
+  modelTypeId: ModelTypeId,
+): Promise<ModelTaskResult> {
   const image = await readImage(event.input.image);
-  const [data] = await predict(event.model_id, [image]);
+  const [data] = await model.predict([image]);
 
   logger.info('model ran', { regions: data?.regions?.length, concepts: data?.concepts?.length });
   return {
     node_id: event.node_id,
-    model: { id: event.model_id, model_type_id: modelTypeId, model_version: { id: await modelVersionId(event.model_id) } },
+    model: { id: event.model_id, model_type_id: modelTypeId, model_version: { id: model.versionId } },
     data: data ?? {},
     image: { width: image.width, height: image.height, format: image.format },
   };

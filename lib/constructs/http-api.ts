@@ -96,7 +96,7 @@ export class PerceptHttpApi extends Construct {
       logRetention,
     })
       .useTable(table, 'readWrite')
-      .useBucket(bucket, 'readWrite', [uploadsPrefix])
+      .useBucket(bucket, 'readWrite', [uploadsPrefix, props.storage.modelsPrefix])
       .useRuntimeLayer(props.runtimeLayer);
     this.apiFunction.addEnvironment('UPLOADS_PREFIX', uploadsPrefix);
 

@@ -301,7 +301,7 @@ describe('iam', () => {
     );
   });
 
-  it('api writes only uploads and results runs', () => {
+  it('api writes only uploads, models and results runs', () => {
     const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
     const writing = statements.filter((statement) => actionsOf([statement]).some((action) => /^s3:(Put|Delete)/.test(action)));
 
@@ -309,8 +309,9 @@ describe('iam', () => {
     const objectResources = s3ObjectResources(writing);
     expect(objectResources.length).toBeGreaterThan(0);
     for (const resource of objectResources) {
-      expect(resource).toMatch(/"\/(uploads|workflow-runs|derived\/workflow-runs)\/\*"/);
+      expect(resource).toMatch(/"\/(uploads|models|workflow-runs|derived\/workflow-runs)\/\*"/);
     }
+    expect(objectResources.some((resource) => resource.includes('"/models/*"'))).toBe(true);
   });
 });
 

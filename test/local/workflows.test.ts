@@ -114,14 +114,14 @@ describe('model store', () => {
     expect(body.model.output_info.output_config.model_metadata).toEqual({ concept_threshold_type: 'LESS_THAN' });
   });
 
-  it('rejects an ONNX model type', async () => {
+  it('rejects an ONNX model without its file', async () => {
     const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models', {
       model: { id: 'my-classifier', model_type_id: 'visual-classifier' },
     });
 
     expect(httpStatus).toBe(400);
-    expect(body.status.error_code).toBe('MODEL_TYPE_NOT_SUPPORTED');
-    expect(body.status.details).toContain('Creating visual-classifier models is not supported yet');
+    expect(body.status.error_code).toBe('MODEL_FILE_MISSING');
+    expect(body.status.details).toContain('model.model_version.onnx.base64');
   });
 
   it('rejects an invalid parameter', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BuildEvent, ensureModelBuilt, ensureModelsBuilt } from '#commons/models/build.ts';
+import type { NpmModelSource } from '#commons/models/manifest.ts';
 import { classifierManifest, DETECTOR_SHA256 } from './fake-manifests.ts';
 
 const run = promisify(execFile);
@@ -94,7 +95,7 @@ describe('ensureModelBuilt', () => {
 
   it('fails on a package version mismatch', async () => {
     const base = classifierManifest();
-    const manifest = classifierManifest({ source: { ...base.source, version: '^2.0.0' } });
+    const manifest = classifierManifest({ source: { ...(base.source as NpmModelSource), version: '^2.0.0' } });
 
     await expect(ensureModelBuilt(manifest, { modelDir })).rejects.toThrow(
       expect.objectContaining({
@@ -108,7 +109,7 @@ describe('ensureModelBuilt', () => {
 
   it('fails on a missing package', async () => {
     const base = classifierManifest();
-    const manifest = classifierManifest({ source: { ...base.source, package: '@percept/no-such-models' } });
+    const manifest = classifierManifest({ source: { ...(base.source as NpmModelSource), package: '@percept/no-such-models' } });
 
     await expect(ensureModelBuilt(manifest, { modelDir, searchFrom: modelDir })).rejects.toThrow(
       expect.objectContaining({
@@ -122,7 +123,7 @@ describe('ensureModelBuilt', () => {
 
   it('fails on a missing file in the package', async () => {
     const base = classifierManifest();
-    const manifest = classifierManifest({ source: { ...base.source, path: 'assets/missing.onnx' } });
+    const manifest = classifierManifest({ source: { ...(base.source as NpmModelSource), path: 'assets/missing.onnx' } });
 
     await expect(ensureModelBuilt(manifest, { modelDir })).rejects.toThrow(
       expect.objectContaining({

@@ -12,11 +12,14 @@ import { okStatus } from '#commons/http/responses.ts';
 import { decodeImage, imageLimitsFromEnv } from '#commons/image/decode.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import { toClarifaiModel } from '#commons/models/clarifai-model.ts';
-import { getModel, listModels, modelVersionId, predict } from '#commons/models/index.ts';
+import { resolveRunnableModel } from '#commons/models/app-models.ts';
+import { listModels } from '#commons/models/index.ts';
 import { logger } from '#commons/logger.ts';
-import { createModel, deleteModelRecord, findModel, getAppModel } from '#commons/storage/models.ts';
+import { createModel, deleteModelRecord, getAppModel } from '#commons/storage/models.ts';
+import { isOnnxModelType } from '#commons/workflows/model-types.ts';
 import { listWorkflowRecords } from '#commons/storage/workflows.ts';
 import { describeModel, listAllModels, prepareNewModel, toClarifaiAppModel } from '../model-store.ts';
+import { attachOnnxModel } from '../onnx-upload.ts';
 
 /** Clarifai accepts at most 128 inputs in one predict call. */
 export const MAX_PREDICT_INPUTS = 128;
@@ -33,7 +36,8 @@ export async function getModelRoute(request: ApiRequest): Promise<unknown> {
 }
 
 export async function createModelRoute(request: ApiRequest): Promise<unknown> {
-  const record = prepareNewModel(request.appId, request.body);
+  const prepared = prepareNewModel(request.appId, request.body);
+  const record = isOnnxModelType(prepared.model_type_id) ? await attachOnnxModel(prepared, request.body) : prepared;
   await createModel(record);
   logger.info('model created', { appId: request.appId, modelId: record.id, modelTypeId: record.model_type_id });
   return { status: okStatus(request.requestId), model: toClarifaiAppModel(record) };
@@ -65,17 +69,8 @@ export async function deleteModelRoute(request: ApiRequest): Promise<unknown> {
 }
 
 export async function predictRoute(request: ApiRequest): Promise<unknown> {
-  const modelId = request.pathParameters.model_id ?? '';
-  const appModel = listModels().some((manifest) => manifest.id === modelId) ? undefined : await findModel(request.appId, modelId);
-  if (appModel !== undefined) {
-    throw new InvalidInputError(
-      'MODEL_NOT_PREDICTABLE',
-      `Model ${JSON.stringify(modelId)} is a ${appModel.model_type_id} operator, which runs only inside a workflow. Add it to a workflow and call POST /v2/workflows/{workflow_id}/results.`,
-      StatusCode.MODEL_INVALID_ARGUMENT,
-    );
-  }
-  const manifest = getModel(modelId);
-  const versionId = await modelVersionId(manifest.id);
+  const runnable = await resolveRunnableModel(request.appId, request.pathParameters.model_id ?? '');
+  const { manifest, versionId } = runnable;
   const requestedVersion = request.pathParameters.version_id;
   if (requestedVersion !== undefined && requestedVersion !== versionId) {
     throw new NotFoundError(
@@ -88,9 +83,9 @@ export async function predictRoute(request: ApiRequest): Promise<unknown> {
   const inputs = inputsOf(request.body, MAX_PREDICT_INPUTS);
   const outputConfig = outputConfigOf(request.body);
   const images = await decodeAll(inputs);
-  const outputs = await predict(manifest.id, images, outputConfig);
+  const outputs = await runnable.predict(images, outputConfig);
 
-  const model = toClarifaiModel(manifest, versionId);
+  const model = runnable.record === undefined ? toClarifaiModel(manifest, versionId) : toClarifaiAppModel(runnable.record);
   const createdAt = new Date().toISOString();
   return {
     status: okStatus(request.requestId),

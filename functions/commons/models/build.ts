@@ -80,6 +80,9 @@ export async function ensureModelsBuilt(options: BuildOptions = {}): Promise<Bui
 export async function ensureModelBuilt(manifest: ModelManifest, options: BuildOptions = {}): Promise<BuiltModel> {
   const modelDir = path.join(options.modelDir ?? config.modelDir, manifest.id);
   const { source } = manifest;
+  if (source.type === 'app-upload') {
+    throw new Error(`Model ${manifest.id} is an app's uploaded model; the runtime downloads it, the build step does not build it.`);
+  }
   const model =
     source.type === 'npm-tfjs-graph'
       ? await ensureConverted(manifest, source, modelDir, options)
@@ -369,7 +372,11 @@ async function hashIfExists(file: string): Promise<{ sha256: string; sizeBytes: 
  * `require.resolve`, so the folders are searched directly.
  */
 async function resolveSourceFile(manifest: ModelManifest, searchFrom: string): Promise<{ file: string; version: string }> {
-  const { package: packageName, version: range, path: filePath } = manifest.source;
+  const { source } = manifest;
+  if (source.type === 'app-upload') {
+    throw new Error(`Model ${manifest.id} comes from an upload, not from an npm package.`);
+  }
+  const { package: packageName, version: range, path: filePath } = source;
   let dir = path.resolve(searchFrom);
   for (;;) {
     const packageDir = path.join(dir, 'node_modules', packageName);

@@ -52,7 +52,19 @@ export interface TfjsConversionSpec {
   opset?: number;
 }
 
-export type ModelSource = NpmModelSource | NpmTfjsGraphModelSource;
+/**
+ * Source of an app's own model: an ONNX file that the app uploaded with `POST /v2/models`,
+ * stored in the Percept bucket. The build step never builds it; the runtime downloads it.
+ */
+export interface AppUploadModelSource {
+  type: 'app-upload';
+  bucket: string;
+  key: string;
+  /** Hex SHA-256 of the ONNX file. */
+  sha256: string;
+}
+
+export type ModelSource = NpmModelSource | NpmTfjsGraphModelSource | AppUploadModelSource;
 
 /**
  * Rule that brings an image to the model's input size.
@@ -392,7 +404,13 @@ function checkSource(check: FieldChecker, manifest: JsonObject): void {
   if (source === undefined) {
     return;
   }
-  const type = check.oneOf(source, 'type', 'source.type', ['npm', 'npm-tfjs-graph']);
+  const type = check.oneOf(source, 'type', 'source.type', ['npm', 'npm-tfjs-graph', 'app-upload']);
+  if (type === 'app-upload') {
+    check.string(source, 'bucket', 'source.bucket');
+    check.string(source, 'key', 'source.key');
+    check.string(source, 'sha256', 'source.sha256', SHA256_PATTERN);
+    return;
+  }
   check.string(source, 'package', 'source.package');
   check.string(source, 'version', 'source.version');
   check.string(source, 'path', 'source.path');

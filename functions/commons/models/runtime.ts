@@ -22,6 +22,7 @@ const DEFAULT_MAX_BATCH_SIZE = 16;
 // session. A rejected promise is evicted, so the next call tries again.
 const builds = new Map<string, Promise<BuiltModel>>();
 const sessions = new Map<string, Promise<InferenceSession>>();
+const fileSessions = new Map<string, Promise<InferenceSession>>();
 
 function once<T>(cache: Map<string, Promise<T>>, key: string, create: () => Promise<T>): Promise<T> {
   const cachedPromise = cache.get(key);
@@ -100,6 +101,38 @@ export async function predict(
   outputConfig?: OutputConfig,
 ): Promise<OutputData[]> {
   const manifest = getModel(modelId);
+  return predictWithSession(manifest, (feeds) => runSession(modelId, feeds), images, outputConfig);
+}
+
+/** An ONNX file on local disk with the manifest that describes it, such as an app's own model. */
+export interface ModelFile {
+  manifest: ModelManifest;
+  path: string;
+  /** Identifies the file's content in the session cache, e.g. its SHA-256. */
+  cacheKey: string;
+}
+
+/**
+ * Predicts like `predict`, with a model that is not in the built-in catalog. The session
+ * is created on the first call for `cacheKey` and reused after.
+ */
+export async function predictWithFile(
+  model: ModelFile,
+  images: readonly DecodedImage[],
+  outputConfig?: OutputConfig,
+): Promise<OutputData[]> {
+  const session = await once(fileSessions, model.cacheKey, () =>
+    InferenceSession.create(model.path, { graphOptimizationLevel: 'all' }),
+  );
+  return predictWithSession(model.manifest, (feeds) => session.run(feeds), images, outputConfig);
+}
+
+async function predictWithSession(
+  manifest: ModelManifest,
+  run: (feeds: Record<string, Tensor>) => Promise<InferenceSession.OnnxValueMapType>,
+  images: readonly DecodedImage[],
+  outputConfig: OutputConfig | undefined,
+): Promise<OutputData[]> {
   const filter = resolveOutputConfig(manifest, outputConfig);
   const decode = DECODERS[manifest.output.decoder];
   const batchSize = hasFixedInputSize(manifest) ? (manifest.input.max_batch_size ?? DEFAULT_MAX_BATCH_SIZE) : 1;
@@ -108,7 +141,7 @@ export async function predict(
   for (let start = 0; start < images.length; start += batchSize) {
     const batch = images.slice(start, start + batchSize);
     const prepared = await Promise.all(batch.map((image) => prepareInput(manifest, image)));
-    const outputs = await runSession(modelId, toFeeds(manifest, prepared));
+    const outputs = await run(toFeeds(manifest, prepared));
     prepared.forEach((input, batchIndex) => {
       const decoded = decode({ manifest, outputs, batchIndex, geometry: input.geometry });
       results.push(applyOutputConfig(decoded, filter));

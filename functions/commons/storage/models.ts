@@ -1,5 +1,5 @@
 /**
- * An app's own models: operators (and later ONNX models) created with `POST /v2/models`.
+ * An app's own models: operators and ONNX models created with `POST /v2/models`.
  * Built-in models are not stored here; they come from the model catalog.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
@@ -9,6 +9,7 @@ import { config } from '#commons/config.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { MODEL_SK_PREFIX, appPk, modelSk } from '#commons/storage/keys.ts';
 import { queryByPrefix } from '#commons/storage/query.ts';
+import type { AppOnnxModel } from '#commons/models/app-models.ts';
 import type { RawModelParams } from '#commons/workflows/node-data.ts';
 
 export interface ModelRecord {
@@ -19,8 +20,10 @@ export interface ModelRecord {
   model_type_id: string;
   /** The parameters as sent in `output_info`, checked by the type's `validateParams`. */
   params: RawModelParams;
-  /** Derived from the type and parameters; see `operatorVersionId`. */
+  /** Derived from the type and parameters (see `operatorVersionId`), or from the ONNX file. */
   version_id: string;
+  /** The uploaded ONNX file and its manifest, for the visual-* model types. */
+  onnx?: AppOnnxModel;
   created_at: string;
   modified_at: string;
 }
