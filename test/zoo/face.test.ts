@@ -139,4 +139,28 @@ describe('face-embedding', () => {
     });
     expect(Math.min(...sameSimilarity)).toBeGreaterThan(Math.max(...otherSimilarity) + 0.4);
   });
+
+  it('keeps altered copies closer than another person', async () => {
+    const camera = await loadImage('camera.jpg');
+    const [detected] = await predict('face-detection', [camera]);
+    const otherFace = await faceCrop(camera, regionsOf(detected)[0]!.region_info.bounding_box);
+    const altered = [
+      await edit(face, (image) => image.flop()),
+      await faceCrop(astronaut, faceBox, 0.85),
+      await edit(face, (image) => image.linear(1.3, 20)),
+    ];
+
+    const [reference] = await predict('face-embedding', [face]);
+    const [other] = await predict('face-embedding', [otherFace]);
+    const copies = await predict('face-embedding', altered);
+
+    const vector = embeddingOf(reference).vector;
+    const otherSimilarity = cosine(vector, embeddingOf(other).vector);
+    // Measured: 0.36 for the cameraman, 0.87 to 0.96 for the copies.
+    expect(regionsOf(detected)).toHaveLength(1);
+    expect(otherSimilarity).toBeLessThan(0.6);
+    for (const copy of copies) {
+      expect(cosine(vector, embeddingOf(copy).vector)).toBeGreaterThan(otherSimilarity);
+    }
+  });
 });
