@@ -14,8 +14,8 @@
  * Whole-image models run on the four photos of test/fixtures/images. The face classifiers and
  * the face embedder run on one square crop of the face that face-detection finds in
  * astronaut.jpg. Latency is the median of `BENCH_RUNS` calls (default 30) after warm-up,
- * cycling over the inputs. Images/s is `BENCH_BATCH` sequential calls (default 32) over the
- * inputs divided by their total time. A model whose measurement shared the CPU with other
+ * cycling over the inputs, with the four ways interleaved call by call. Images/s is
+ * `BENCH_BATCH` sequential calls (default 32) over the inputs divided by their total time. A model whose measurement shared the CPU with other
  * processes (from /proc/stat) is measured again, up to twice. Prints a Markdown table for
  * bench/RESULTS.md. Run with `npm run bench:zoo`.
  */
@@ -70,26 +70,41 @@ interface Timing {
   imagesPerSecond: number;
 }
 
+/** One way to run the model on input `index` of the row's inputs. */
+type Call = (index: number) => Promise<unknown>;
+
 /**
- * Times `call` on inputs 0..count-1 in turn: every input at least once and at least
- * `WARMUP_RUNS` calls untimed, `RUNS` calls timed one by one, then `BATCH` calls timed as one loop.
+ * Times each call on inputs 0..count-1 in turn. Every call first runs untimed on every input,
+ * and at least `WARMUP_RUNS` times. Then `RUNS` rounds time each call once, interleaved, so that
+ * a machine whose speed drifts during the row slows every call alike. Last, each call runs
+ * `BATCH` times in its own loop, timed as a whole, for images per second.
  */
-async function measure(count: number, call: (index: number) => Promise<unknown>): Promise<Timing> {
-  for (let run = 0; run < Math.max(WARMUP_RUNS, count); run += 1) {
-    await call(run % count);
+async function measure(count: number, calls: readonly Call[]): Promise<Timing[]> {
+  for (const call of calls) {
+    for (let run = 0; run < Math.max(WARMUP_RUNS, count); run += 1) {
+      await call(run % count);
+    }
   }
-  const durations: number[] = [];
+
+  const durations: number[][] = calls.map(() => []);
   for (let run = 0; run < RUNS; run += 1) {
+    for (const [index, call] of calls.entries()) {
+      const started = performance.now();
+      await call(run % count);
+      durations[index]!.push(performance.now() - started);
+    }
+  }
+
+  const timings: Timing[] = [];
+  for (const [index, call] of calls.entries()) {
     const started = performance.now();
-    await call(run % count);
-    durations.push(performance.now() - started);
+    for (let run = 0; run < BATCH; run += 1) {
+      await call(run % count);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    timings.push({ medianMs: median(durations[index]!), imagesPerSecond: BATCH / seconds });
   }
-  const started = performance.now();
-  for (let run = 0; run < BATCH; run += 1) {
-    await call(run % count);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  return { medianMs: median(durations), imagesPerSecond: BATCH / seconds };
+  return timings;
 }
 
 /** Linux's USER_HZ, the unit of the counters in /proc/stat. */
@@ -287,18 +302,24 @@ async function benchModel(manifest: ModelManifest, images: readonly DecodedImage
     const onnxValues = outputNames.map((name) => onnxOutputs[name]!.data as Float32Array);
     const maxDifference = maxAbsoluteDifference(onnxValues, await runTfjs(tfjsModel, manifest, tfjsInputs[0]!));
 
-    const { result: timings, otherCores } = await withOtherLoad(async () => ({
-      onnxRun: await measure(feeds.length, (index) => session.run(feeds[index]!)),
-      onnxSingleThread: await measure(feeds.length, (index) => singleThreadSession.run(feeds[index]!)),
-      predict: await measure(images.length, (index) => predict(manifest.id, [images[index]!])),
-      tfjs: await measure(tfjsInputs.length, (index) => runTfjs(tfjsModel, manifest, tfjsInputs[index]!)),
-    }));
+    const { result: timings, otherCores } = await withOtherLoad(() =>
+      measure(images.length, [
+        (index) => session.run(feeds[index]!),
+        (index) => singleThreadSession.run(feeds[index]!),
+        (index) => predict(manifest.id, [images[index]!]),
+        (index) => runTfjs(tfjsModel, manifest, tfjsInputs[index]!),
+      ]),
+    );
+    const [onnxRun, onnxSingleThread, predictTiming, tfjs] = timings as [Timing, Timing, Timing, Timing];
 
     const [, height, width, channels] = (feeds[0]![manifest.input.tensor] as OrtTensor).dims;
     return {
       modelId: manifest.id,
       input: `${width} x ${height} x ${channels}`,
-      ...timings,
+      onnxRun,
+      onnxSingleThread,
+      predict: predictTiming,
+      tfjs,
       maxDifference,
       otherCores,
     };
@@ -386,7 +407,7 @@ async function main(): Promise<void> {
     `Face models on a ${faceCrop.width} x ${faceCrop.height} face crop of astronaut.jpg, the others on ${PHOTOS.join(', ')}.`,
   );
   console.log(
-    `Latency: median of ${RUNS} calls after warm-up, in ms. Images/s: ${BATCH} sequential calls. ` +
+    `Latency: median of ${RUNS} calls after warm-up, the four ways interleaved, in ms. Images/s: ${BATCH} sequential calls. ` +
       'Speed-up: TF.js median / ONNX run median. Other load: cores kept busy by other processes ' +
       `and the hypervisor during the row, on average. A model is measured up to ${MAX_REPEATS} more times while ` +
       `that load is above ${DISTURBED_CORES}, and the least disturbed measurement is kept.\n`,

@@ -31,9 +31,10 @@ export interface PerceptStackProps extends StackProps {
 }
 
 /**
- * All of Percept in one stack: storage, the model functions and their layer, the default
- * workflow, the workflow engine (operators, the role and event bus of API-created
- * workflows), the ingest of uploads and the HTTP API.
+ * All of Percept in one stack: storage, the model functions and their layer, the workflow
+ * engine, the built-in default workflow, the ingest of uploads and the HTTP API. The engine
+ * contains the operators, the annotation and failure tasks, and the role and event bus of
+ * every workflow.
  */
 export class PerceptStack extends Stack {
   public readonly storage: Storage;
@@ -55,17 +56,15 @@ export class PerceptStack extends Stack {
       runtimeLayer: this.runtimeLayer,
     });
 
-    this.defaultWorkflow = new DefaultWorkflow(this, 'DefaultWorkflow', {
-      modelFunctions: this.modelFunctions,
-      table: this.storage.table,
-    });
-
     this.workflowEngine = new WorkflowEngine(this, 'WorkflowEngine', {
       storage: this.storage,
       runtimeLayer: this.runtimeLayer,
       modelFunctions: this.modelFunctions,
-      writeAnnotationsFunction: this.defaultWorkflow.writeAnnotationsFunction,
-      recordFailureFunction: this.defaultWorkflow.recordFailureFunction,
+    });
+
+    this.defaultWorkflow = new DefaultWorkflow(this, 'DefaultWorkflow', {
+      engine: this.workflowEngine,
+      runtimeLayer: this.runtimeLayer,
     });
 
     this.ingest = new Ingest(this, 'Ingest', {
@@ -80,6 +79,7 @@ export class PerceptStack extends Stack {
       runtimeLayer: this.runtimeLayer,
     });
     this.workflowEngine.bindApi(this.api.apiFunction, this.storage);
+    this.defaultWorkflow.bindApi(this.api.apiFunction);
 
     for (const [index, bucketName] of (props.externalUploadBuckets ?? []).entries()) {
       const external = Bucket.fromBucketName(this, `ExternalUploadBucket${index}`, bucketName);

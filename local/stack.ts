@@ -21,8 +21,13 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { logger } from '#commons/logger.ts';
-import { buildDefaultWorkflowDefinition } from '#commons/workflows/default-workflow.ts';
-import type { CompilerFunctionArns } from '#commons/workflows/compiler.ts';
+import { modelVersionId } from '#commons/models/index.ts';
+import { type CompilerFunctionArns, compileWorkflow } from '#commons/workflows/compiler.ts';
+import {
+  DEFAULT_WORKFLOW,
+  defaultWorkflowModelIds,
+  resolveDefaultWorkflowModels,
+} from '#commons/workflows/default-workflow.ts';
 import { type LocalEvent, startLocalEventBridge } from './eventbridge.ts';
 import {
   LOCAL_ACCOUNT,
@@ -63,7 +68,7 @@ export interface LocalStack {
   idle(): Promise<void>;
   /** The workflow executions started so far, oldest first. */
   executions(): Array<{ name: string; stateMachineArn: string; status: string; error?: string }>;
-  /** The ARNs of the state machines that exist now (the built-in one and those the API created). */
+  /** The ARNs of the state machines that exist now (the built-in ones and those the API created). */
   stateMachineArns(): string[];
   /** Every EventBridge event put so far, oldest first. */
   events(): LocalEvent[];
@@ -107,6 +112,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // The handlers' environment, as CDK sets it on AWS.
     const workflowArn = localStateMachineArn('percept-default-workflow');
+    const resultsWorkflowArn = localStateMachineArn('percept-default-workflow-results');
     Object.assign(process.env, {
       AWS_REGION: LOCAL_REGION,
       // s3rver accepts only its own fixed credentials; dynalite accepts any.
@@ -119,6 +125,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       BUCKET_NAME: bucketName,
       UPLOADS_PREFIX: 'uploads/',
       DEFAULT_WORKFLOW_ARN: workflowArn,
+      DEFAULT_WORKFLOW_RESULTS_ARN: resultsWorkflowArn,
       EVENT_BUS_NAME: eventBusName,
       WORKFLOW_ROLE_ARN: `arn:aws:iam::${LOCAL_ACCOUNT}:role/percept-workflow`,
       WORKFLOW_NAME_PREFIX: 'percept-wf-',
@@ -127,7 +134,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     delete process.env.AWS_PROFILE;
     await createTable(tableName, dynamoEndpoint);
 
-    // Lambda functions and the default workflow.
+    // Lambda functions and the built-in default workflow.
     // NOTE: all handlers share this process and its one logger, so keys that one handler
     // appends can appear in another's concurrent log lines. On Lambda each function runs
     // in its own process, one event at a time.
@@ -143,8 +150,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       recordFailure: functions.recordFailure.arn,
     };
     process.env.WORKFLOW_FUNCTION_ARNS = JSON.stringify(workflowFunctions);
-    const definition = buildDefaultWorkflowDefinition(workflowFunctions);
-    const stepFunctions = await startLocalStepFunctions([{ arn: workflowArn, definition }], Object.values(functions));
+    // The built-in default workflow, compiled as CDK compiles it: a STANDARD state machine
+    // for ingest and an EXPRESS one of the same definition for the results route.
+    const versionIds = new Map<string, string>();
+    for (const modelId of defaultWorkflowModelIds()) {
+      versionIds.set(modelId, await modelVersionId(modelId));
+    }
+    const models = resolveDefaultWorkflowModels((modelId) => versionIds.get(modelId) as string);
+    const { definition } = compileWorkflow(DEFAULT_WORKFLOW, models, { functions: workflowFunctions });
+    const stepFunctions = await startLocalStepFunctions(
+      [
+        { arn: workflowArn, definition, type: 'STANDARD' },
+        { arn: resultsWorkflowArn, definition, type: 'EXPRESS' },
+      ],
+      Object.values(functions),
+    );
     stops.push(() => stepFunctions.stop());
     process.env.AWS_ENDPOINT_URL_SFN = stepFunctions.endpoint;
 

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
-import { ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ExecutionAlreadyExists } from '@aws-sdk/client-sfn';
 import type { Context, EventBridgeEvent, S3Event } from 'aws-lambda';
-import { stepFunctionsClient } from '#commons/aws/clients.ts';
 import { config } from '#commons/config.ts';
 import { logger } from '#commons/logger.ts';
 import { getAppSettings } from '#commons/storage/apps.ts';
 import { DEFAULT_APP_ID, idFromFileName } from '#commons/storage/ids.ts';
-import { InputStatus, type InputRecord, createInputIfAbsent, findInput, setInputStatus } from '#commons/storage/inputs.ts';
+import { InputStatus, createInputIfAbsent, findInput, setInputStatus } from '#commons/storage/inputs.ts';
 import { claimObjectVersion, releaseObjectVersion } from '#commons/storage/processed-objects.ts';
 import { findWorkflow } from '#commons/storage/workflows.ts';
-import type { WorkflowExecutionInput } from '#commons/workflows/default-workflow.ts';
+import type { WorkflowExecutionInput } from '#commons/workflows/compiler.ts';
+import { DEFAULT_WORKFLOW_ID } from '#commons/workflows/default-workflow.ts';
 import type { WorkflowInput } from '#commons/workflows/node-data.ts';
 import { startWorkflowExecution } from '#commons/workflows/state-machines.ts';
 
@@ -149,51 +149,54 @@ async function startInput(
 
   await setInputStatus(target.appId, target.inputId, InputStatus.inProgress(), image);
 
-  const name = executionName(bucket, key, version);
-  const { default_workflow_id: workflowId } = await getAppSettings(target.appId);
-  if (workflowId !== undefined) {
-    await startAppWorkflow(workflowId, { app_id: target.appId, id: target.inputId, image, metadata: existing?.metadata }, name);
+  const metadata = existing?.metadata;
+  const input: WorkflowInput = {
+    app_id: target.appId,
+    id: target.inputId,
+    image,
+    ...(metadata === undefined ? {} : { metadata }),
+  };
+  const { default_workflow_id: appWorkflowId } = await getAppSettings(target.appId);
+  const workflow = appWorkflowId === undefined ? builtinWorkflow() : await appWorkflow(input, appWorkflowId);
+  if (workflow === undefined) {
     return;
   }
 
-  const executionInput: WorkflowExecutionInput = { input: { app_id: target.appId, id: target.inputId, image } };
+  const name = executionName(bucket, key, version);
+  const executionInput: WorkflowExecutionInput = { input, mode: 'ingest' };
   try {
-    const { executionArn } = await stepFunctionsClient().send(
-      new StartExecutionCommand({
-        stateMachineArn: config.defaultWorkflowArn,
-        name,
-        input: JSON.stringify(executionInput),
-      }),
-    );
-    logger.info('workflow started', { executionArn });
+    const executionArn = await startWorkflowExecution(workflow.stateMachineArn, name, executionInput);
+    logger.info('workflow started', { executionArn, workflowId: workflow.id });
   } catch (error) {
     if (error instanceof ExecutionAlreadyExists) {
-      logger.info('workflow already started for this object version');
+      logger.info('workflow already started for this object version', { workflowId: workflow.id });
       return;
     }
     throw error;
   }
 }
 
-// Runs the app's own default workflow. If it was deleted meanwhile (the API refuses to
+interface StartableWorkflow {
+  id: string;
+  stateMachineArn: string;
+}
+
+function builtinWorkflow(): StartableWorkflow {
+  return { id: DEFAULT_WORKFLOW_ID, stateMachineArn: config.defaultWorkflowArn };
+}
+
+// Looks up the app's own default workflow. If it was deleted meanwhile (the API refuses to
 // delete a default workflow, so only a race gets here), the input is marked FAILED
 // rather than left pending.
-async function startAppWorkflow(
-  workflowId: string,
-  input: Omit<WorkflowInput, 'metadata'> & { metadata: InputRecord['metadata'] },
-  name: string,
-): Promise<void> {
+async function appWorkflow(input: WorkflowInput, workflowId: string): Promise<StartableWorkflow | undefined> {
   const workflow = await findWorkflow(input.app_id, workflowId);
   if (workflow === undefined) {
     const message = `The app's default workflow ${JSON.stringify(workflowId)} does not exist. Set default_workflow_id with PATCH /v2/apps, then upload the image again.`;
     await setInputStatus(input.app_id, input.id, InputStatus.failed('WORKFLOW_NOT_FOUND', message));
     logger.error('default workflow missing', { workflowId });
-    return;
+    return undefined;
   }
-  const { metadata, ...rest } = input;
-  const workflowInput: WorkflowInput = metadata === undefined ? rest : { ...rest, metadata };
-  const executionArn = await startWorkflowExecution(workflow.state_machine_arn, name, { input: workflowInput, mode: 'ingest' });
-  logger.info('workflow started', { executionArn, workflowId });
+  return { id: workflow.id, stateMachineArn: workflow.state_machine_arn };
 }
 
 /**

@@ -1,101 +1,59 @@
-import { Stack } from 'aws-cdk-lib';
-import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import { StateMachineType, type StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { buildDefaultWorkflowDefinition } from '#commons/workflows/default-workflow.ts';
-import type { ModelFunctions } from './model-functions.ts';
-import { PerceptFunction } from './percept-function.ts';
+import { DEFAULT_WORKFLOW, resolveDefaultWorkflowModels } from '#commons/workflows/default-workflow.ts';
+import { CompiledWorkflow } from './compiled-workflow.ts';
+import type { PerceptFunction } from './percept-function.ts';
+import type { RuntimeLayer } from './runtime-layer.ts';
+import type { WorkflowEngine } from './workflow-engine.ts';
 
 export interface DefaultWorkflowProps {
-  /** Functions that the workflow's Task states run, one per model type. */
-  readonly modelFunctions: ModelFunctions;
+  /** The functions, role and log group the workflow runs with. */
+  readonly engine: WorkflowEngine;
 
-  /** Table that the annotations and the failure status are written to. */
-  readonly table: ITable;
-
-  /**
-   * Log level of the state machine's execution events. `ERROR` logs failed executions only.
-   * @default LogLevel.ERROR
-   */
-  readonly logLevel?: LogLevel;
-
-  /**
-   * How long the state machine's log group keeps its events.
-   * @default RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: RetentionDays;
+  /** The layer whose built models the model functions run; the model version ids are read from it. */
+  readonly runtimeLayer: RuntimeLayer;
 }
 
 /**
- * The default workflow as a standard Step Functions state machine with X-Ray tracing.
- * Its definition is the ASL of `buildDefaultWorkflowDefinition`, the same document the
- * local stack runs, with the ARNs of the functions created here and of the model functions.
- * The state machine's role may invoke exactly the functions that its Task states name.
+ * The built-in default workflow (`DEFAULT_WORKFLOW`), compiled at synth time by the same
+ * compiler as the workflows the API creates. One definition becomes two state machines.
+ * Ingest starts the STANDARD one for each new input, so Step Functions keeps its execution
+ * history. `POST /v2/workflows/default/results` runs the EXPRESS one with
+ * StartSyncExecution, which STANDARD state machines do not support.
  */
 export class DefaultWorkflow extends Construct {
-  /** Stores the model outputs of one input as annotations. */
-  public readonly writeAnnotationsFunction: PerceptFunction;
-
-  /** Records on the input that a workflow step failed, with the error code. */
-  public readonly recordFailureFunction: PerceptFunction;
-
-  /** The state machine that the ingest function starts for each new image. */
+  /** The STANDARD state machine that the ingest function starts for each new input. */
   public readonly stateMachine: StateMachine;
 
-  /** Log group of the state machine's execution events. */
-  public readonly logGroup: LogGroup;
+  /** The EXPRESS state machine that the results route runs. */
+  public readonly resultsStateMachine: StateMachine;
 
   constructor(scope: Construct, id: string, props: DefaultWorkflowProps) {
     super(scope, id);
 
-    this.writeAnnotationsFunction = new PerceptFunction(this, 'WriteAnnotations', {
-      entry: 'workflow/write-annotations/handler.ts',
-      description: 'Stores the model outputs of one input as annotations.',
-    }).useTable(props.table, 'readWrite');
+    const models = resolveDefaultWorkflowModels((modelId) => props.runtimeLayer.modelVersionId(modelId));
 
-    this.recordFailureFunction = new PerceptFunction(this, 'RecordFailure', {
-      entry: 'workflow/record-failure/handler.ts',
-      description: 'Marks an input as failed with the error of the workflow step.',
-    }).useTable(props.table, 'readWrite');
-
-    const models = props.modelFunctions.byModelType;
-    const definition = buildDefaultWorkflowDefinition({
-      models: {
-        'visual-classifier': models['visual-classifier'].functionArn,
-        'visual-detector': models['visual-detector'].functionArn,
-        'visual-embedder': models['visual-embedder'].functionArn,
-      },
-      writeAnnotations: this.writeAnnotationsFunction.functionArn,
-      recordFailure: this.recordFailureFunction.functionArn,
-    });
-
-    // CloudWatch Logs names under /aws/vendedlogs/ need no entry in the account's
-    // size-limited log resource policy.
-    this.logGroup = new LogGroup(this, 'LogGroup', {
-      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-default-workflow`,
-      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-    });
-
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
+    this.stateMachine = new CompiledWorkflow(this, 'Ingest', {
+      engine: props.engine,
+      definition: DEFAULT_WORKFLOW,
+      models,
       stateMachineType: StateMachineType.STANDARD,
-      // toJsonString turns the ARN tokens into Fn::GetAtt references inside the JSON.
-      definitionBody: DefinitionBody.fromString(Stack.of(this).toJsonString(definition)),
-      tracingEnabled: true,
-      logs: {
-        destination: this.logGroup,
-        level: props.logLevel ?? LogLevel.ERROR,
-        includeExecutionData: true,
-      },
-    });
+    }).stateMachine;
 
-    // Only the functions that a Task state names: the default workflow may leave a model type unused.
-    const definitionText = JSON.stringify(definition);
-    const candidates = [...Object.values(models), this.writeAnnotationsFunction, this.recordFailureFunction];
-    for (const candidate of candidates) {
-      if (definitionText.includes(candidate.functionArn)) {
-        candidate.grantInvoke(this.stateMachine);
-      }
-    }
+    this.resultsStateMachine = new CompiledWorkflow(this, 'Results', {
+      engine: props.engine,
+      definition: DEFAULT_WORKFLOW,
+      models,
+      stateMachineType: StateMachineType.EXPRESS,
+    }).stateMachine;
+  }
+
+  /**
+   * Lets the API function run the EXPRESS state machine synchronously, and sets
+   * `DEFAULT_WORKFLOW_RESULTS_ARN`, which the results route reads.
+   */
+  public bindApi(apiFunction: PerceptFunction): void {
+    apiFunction.addEnvironment('DEFAULT_WORKFLOW_RESULTS_ARN', this.resultsStateMachine.stateMachineArn);
+    this.resultsStateMachine.grantStartSyncExecution(apiFunction);
   }
 }

@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { versionIdOf } from '#commons/models/manifest.ts';
 import { BUILT_MODELS_DIR, PROJECT_ROOT } from '../project.ts';
 
 /** A package copied into the layer, with the dependencies that it needs only to install. */
@@ -30,7 +31,11 @@ const ONNXRUNTIME_BINARIES = path.join('onnxruntime-node', 'bin', 'napi-v6');
 const ONNXRUNTIME_KEPT_PLATFORM = path.join(ONNXRUNTIME_BINARIES, 'linux', 'x64');
 
 /** Stable codes of `RuntimeLayerInputError`. */
-export type RuntimeLayerInputErrorCode = 'MODELS_DIR_MISSING' | 'MODELS_INCOMPLETE' | 'LAYER_PACKAGE_MISSING';
+export type RuntimeLayerInputErrorCode =
+  | 'MODELS_DIR_MISSING'
+  | 'MODELS_INCOMPLETE'
+  | 'MODEL_NOT_IN_LAYER'
+  | 'LAYER_PACKAGE_MISSING';
 
 /** Raised at synth time when the built models or an installed package that the layer copies is missing. */
 export class RuntimeLayerInputError extends Error {
@@ -79,11 +84,17 @@ export class RuntimeLayer extends Construct {
   /** Ids of the models the layer contains, in the order `fs.readdirSync` lists them. */
   public readonly modelIds: readonly string[];
 
+  /** Folder on the synthesizing machine that the built models are copied from. */
+  public readonly sourceModelsDir: string;
+
+  private readonly versionIds = new Map<string, string>();
+
   constructor(scope: Construct, id: string, props: RuntimeLayerProps = {}) {
     super(scope, id);
 
     const modelsDir = props.modelsDir ?? BUILT_MODELS_DIR;
     const nodeModulesDir = props.nodeModulesDir ?? path.join(PROJECT_ROOT, 'node_modules');
+    this.sourceModelsDir = modelsDir;
 
     this.modelIds = listModelIds(modelsDir);
     const packageDirs = resolvePackageClosure(nodeModulesDir);
@@ -108,6 +119,29 @@ export class RuntimeLayer extends Construct {
         },
       }),
     });
+  }
+
+  /**
+   * Returns the version id of a model in the layer: the first 32 hex digits of the SHA-256
+   * of its model.onnx, which is what the model runtime reports for the same file.
+   */
+  public modelVersionId(modelId: string): string {
+    const known = this.versionIds.get(modelId);
+    if (known !== undefined) {
+      return known;
+    }
+    if (!this.modelIds.includes(modelId)) {
+      throw new RuntimeLayerInputError(
+        'MODEL_NOT_IN_LAYER',
+        `Model ${modelId} is not in ${this.sourceModelsDir}, which has ${this.modelIds.join(', ')}. Run \`npm run models\` to build it.`,
+      );
+    }
+    const sha256 = createHash('sha256')
+      .update(fs.readFileSync(path.join(this.sourceModelsDir, modelId, 'model.onnx')))
+      .digest('hex');
+    const versionId = versionIdOf(sha256);
+    this.versionIds.set(modelId, versionId);
+    return versionId;
   }
 }
 

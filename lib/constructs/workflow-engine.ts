@@ -38,12 +38,6 @@ export interface WorkflowEngineProps {
   /** Functions of the model nodes. */
   readonly modelFunctions: ModelFunctions;
 
-  /** Stores the outputs of a finished workflow run as annotations. */
-  readonly writeAnnotationsFunction: PerceptFunction;
-
-  /** Records a failed workflow run on its input. */
-  readonly recordFailureFunction: PerceptFunction;
-
   /**
    * Start of the name of every state machine the API creates. The API function may create,
    * run and delete only state machines whose name starts with it.
@@ -65,14 +59,22 @@ export interface WorkflowEngineProps {
 }
 
 /**
- * The resources compiled workflows run on: the operators function, the role every workflow state
- * machine runs as, their log group, and the event bus of their completion events (also
- * the bus that results-push operators publish to). `bindApi` and `bindIngest` give the
- * API and ingest functions what they need to create and start workflow state machines.
+ * The resources that every compiled workflow runs on, the built-in default workflow
+ * included. They are the operators function, the functions that store a run's annotations
+ * or record its failure, the role of every workflow state machine, their log group, and
+ * the event bus of their completion events (also the bus that results-push operators
+ * publish to). `bindApi` and `bindIngest` give the API and ingest functions what they need
+ * to create and start workflow state machines.
  */
 export class WorkflowEngine extends Construct {
   /** Runs every operator type. */
   public readonly operatorsFunction: PerceptFunction;
+
+  /** Stores the outputs of a finished `ingest` run as annotations, and puts the completion event. */
+  public readonly writeAnnotationsFunction: PerceptFunction;
+
+  /** Marks the input of a failed `ingest` run FAILED, and puts the completion event. */
+  public readonly recordFailureFunction: PerceptFunction;
 
   /** The role of every workflow state machine: it may invoke exactly the workflow functions. */
   public readonly workflowRole: Role;
@@ -112,15 +114,27 @@ export class WorkflowEngine extends Construct {
       .useBucket(bucket, 'readWrite', [DERIVED_PREFIX]);
     this.useEventBus(this.operatorsFunction);
 
+    this.writeAnnotationsFunction = new PerceptFunction(this, 'WriteAnnotations', {
+      entry: 'workflow/write-annotations/handler.ts',
+      description: 'Stores the node outputs of one workflow run as annotations of its input.',
+      logRetention,
+    }).useTable(table, 'readWrite');
+
+    this.recordFailureFunction = new PerceptFunction(this, 'RecordFailure', {
+      entry: 'workflow/record-failure/handler.ts',
+      description: 'Marks an input as failed with the error of the workflow node.',
+      logRetention,
+    }).useTable(table, 'readWrite');
+
     // Model nodes read crops and the images of results runs, and store embedding vectors.
     for (const modelFunction of Object.values(props.modelFunctions.byModelType)) {
       modelFunction.useBucket(bucket, 'read', [WORKFLOW_RUNS_PREFIX]);
       modelFunction.useBucket(bucket, 'readWrite', [DERIVED_PREFIX]);
     }
     // Annotations and results inline the embedding vectors.
-    props.writeAnnotationsFunction.useBucket(bucket, 'read', [DERIVED_PREFIX]);
-    this.useEventBus(props.writeAnnotationsFunction);
-    this.useEventBus(props.recordFailureFunction);
+    this.writeAnnotationsFunction.useBucket(bucket, 'read', [DERIVED_PREFIX]);
+    this.useEventBus(this.writeAnnotationsFunction);
+    this.useEventBus(this.recordFailureFunction);
 
     this.functionArns = {
       models: {
@@ -129,8 +143,8 @@ export class WorkflowEngine extends Construct {
         'visual-embedder': props.modelFunctions.visualEmbedder.functionArn,
       },
       operators: this.operatorsFunction.functionArn,
-      writeAnnotations: props.writeAnnotationsFunction.functionArn,
-      recordFailure: props.recordFailureFunction.functionArn,
+      writeAnnotations: this.writeAnnotationsFunction.functionArn,
+      recordFailure: this.recordFailureFunction.functionArn,
     };
 
     this.logGroup = new LogGroup(this, 'LogGroup', {
@@ -140,13 +154,13 @@ export class WorkflowEngine extends Construct {
 
     this.workflowRole = new Role(this, 'WorkflowRole', {
       assumedBy: new ServicePrincipal('states.amazonaws.com'),
-      description: 'Runs the workflow state machines that the Percept API creates.',
+      description: 'Runs the workflow state machines: the built-in default workflow and those the Percept API creates.',
     });
     const taskFunctions = [
       ...Object.values(props.modelFunctions.byModelType),
       this.operatorsFunction,
-      props.writeAnnotationsFunction,
-      props.recordFailureFunction,
+      this.writeAnnotationsFunction,
+      this.recordFailureFunction,
     ];
     for (const taskFunction of taskFunctions) {
       taskFunction.grantInvoke(this.workflowRole);

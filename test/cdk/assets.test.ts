@@ -4,6 +4,7 @@
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,8 +61,8 @@ const layeredFunctions = [...Object.values(stack.modelFunctions.byModelType), st
 const plainFunctions = [
   stack.api.authorizerFunction,
   stack.ingest.ingestFunction,
-  stack.defaultWorkflow.writeAnnotationsFunction,
-  stack.defaultWorkflow.recordFailureFunction,
+  stack.workflowEngine.writeAnnotationsFunction,
+  stack.workflowEngine.recordFailureFunction,
 ];
 
 describe('runtime layer', () => {
@@ -209,6 +210,36 @@ describe('runtime layer inputs', () => {
     expect((error as RuntimeLayerInputError).code).toBe('MODELS_INCOMPLETE');
     expect((error as RuntimeLayerInputError).message).toBe(
       `Models folder ${modelsDir} is incomplete (half-built/manifest.json is missing). Run \`npm run models\` to rebuild it.`,
+    );
+  });
+
+  /** Returns a layer built from a folder with one model, `only`, whose model.onnx is `model bytes`. */
+  function oneModelLayer(folderName: string): { layer: RuntimeLayer; modelsDir: string } {
+    const modelsDir = path.join(scratchDir, folderName);
+    fs.mkdirSync(path.join(modelsDir, 'only'), { recursive: true });
+    fs.writeFileSync(path.join(modelsDir, 'only', 'model.onnx'), 'model bytes');
+    fs.writeFileSync(path.join(modelsDir, 'only', 'manifest.json'), '{}');
+    return { layer: new RuntimeLayer(new Stack(new App(), 'LayerVersions'), 'RuntimeLayer', { modelsDir }), modelsDir };
+  }
+
+  it('version id is the model file hash', () => {
+    const { layer } = oneModelLayer('hashed-model');
+
+    expect(layer.modelVersionId('only')).toBe(createHash('sha256').update('model bytes').digest('hex').slice(0, 32));
+  });
+
+  it('fails for a model not in the layer', () => {
+    const { layer, modelsDir } = oneModelLayer('other-model');
+    let error: unknown;
+    try {
+      layer.modelVersionId('absent');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(RuntimeLayerInputError);
+    expect((error as RuntimeLayerInputError).code).toBe('MODEL_NOT_IN_LAYER');
+    expect((error as RuntimeLayerInputError).message).toBe(
+      `Model absent is not in ${modelsDir}, which has only. Run \`npm run models\` to build it.`,
     );
   });
 });

@@ -6,6 +6,7 @@
 import aslValidator from 'asl-validator';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
+import { modelVersionId } from '#commons/models/index.ts';
 import { API_ROUTES } from '../../lib/constructs/http-api.ts';
 import { logicalIdOf, synthesizePercept } from './synthesize.ts';
 import {
@@ -29,8 +30,8 @@ const allFunctions = [
   stack.api.apiFunction,
   stack.api.authorizerFunction,
   stack.ingest.ingestFunction,
-  stack.defaultWorkflow.writeAnnotationsFunction,
-  stack.defaultWorkflow.recordFailureFunction,
+  stack.workflowEngine.writeAnnotationsFunction,
+  stack.workflowEngine.recordFailureFunction,
 ];
 
 function functionProperties(fn: (typeof allFunctions)[number]): Record<string, unknown> {
@@ -180,57 +181,60 @@ describe('bucket notification', () => {
 });
 
 describe('default workflow', () => {
-  const stateMachineId = logicalIdOf(stack.defaultWorkflow.stateMachine);
-  const stateMachine = template.toJSON().Resources[stateMachineId] as { Properties: Record<string, unknown> };
-  const definition = resolveDefinition(stateMachine.Properties.DefinitionString) as {
-    States: Record<string, Record<string, unknown>>;
-  };
+  const resources = template.toJSON().Resources as Record<string, { Properties: Record<string, any> }>;
+  const stateMachine = resources[logicalIdOf(stack.defaultWorkflow.stateMachine)] as { Properties: Record<string, any> };
+  const resultsStateMachine = resources[logicalIdOf(stack.defaultWorkflow.resultsStateMachine)] as { Properties: Record<string, any> };
+  const definition = resolveDefinition(stateMachine.Properties.DefinitionString) as { States: Record<string, Record<string, any>> };
   const states = definition.States;
-  const branches = (states.RunModels?.Branches ?? []) as Array<{ States: Record<string, Record<string, unknown>> }>;
-  const modelTasks = branches.flatMap((branch) => Object.values(branch.States));
+  const branches = (states['level 1']?.Branches ?? []) as Array<{ StartAt: string; States: Record<string, Record<string, any>> }>;
+  const modelTasks = branches.map((branch) => branch.States[branch.StartAt] as Record<string, any>);
 
-  it('is standard, traced and logged', () => {
+  it('ingest machine is standard, traced and logged', () => {
     expect(stateMachine.Properties.StateMachineType).toBe('STANDARD');
     expect(stateMachine.Properties.TracingConfiguration).toEqual({ Enabled: true });
+    expect(stateMachine.Properties.RoleArn).toEqual({ 'Fn::GetAtt': [logicalIdOf(stack.workflowEngine.workflowRole), 'Arn'] });
     expect(stateMachine.Properties.LoggingConfiguration).toMatchObject({
       Level: 'ERROR',
       IncludeExecutionData: true,
       Destinations: [
         {
           CloudWatchLogsLogGroup: {
-            LogGroupArn: { 'Fn::GetAtt': [logicalIdOf(stack.defaultWorkflow.logGroup), 'Arn'] },
+            LogGroupArn: { 'Fn::GetAtt': [logicalIdOf(stack.workflowEngine.logGroup), 'Arn'] },
           },
         },
       ],
     });
   });
 
-  it('model tasks call model functions', () => {
-    const modelFunctionArns = modelFunctions.map(([, fn]) => placeholderArn(logicalIdOf(fn)));
-
-    expect(modelTasks.length).toBeGreaterThan(0);
-    for (const task of modelTasks) {
-      expect(task.Type).toBe('Task');
-      expect(modelFunctionArns).toContain(task.Resource);
-    }
-    expect(modelTasks.map((task) => task.Resource)).toContain(
-      placeholderArn(logicalIdOf(stack.modelFunctions.visualDetector)),
-    );
+  it('results machine is express with the same definition', () => {
+    expect(resultsStateMachine.Properties.StateMachineType).toBe('EXPRESS');
+    expect(resultsStateMachine.Properties.RoleArn).toEqual(stateMachine.Properties.RoleArn);
+    expect(resolveDefinition(resultsStateMachine.Properties.DefinitionString)).toEqual(definition);
   });
 
-  it('catches into RecordFailure', () => {
-    expect(states.RunModels?.Catch).toEqual([
-      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' },
+  it('model tasks call model functions', () => {
+    expect(modelTasks.map((task) => [task.Parameters.node.id, task.Resource])).toEqual([
+      ['object-detection', placeholderArn(logicalIdOf(stack.modelFunctions.visualDetector))],
+      ['image-embedding', placeholderArn(logicalIdOf(stack.modelFunctions.visualEmbedder))],
+      ['text-detection', placeholderArn(logicalIdOf(stack.modelFunctions.visualDetector))],
+      ['text-orientation', placeholderArn(logicalIdOf(stack.modelFunctions.visualClassifier))],
     ]);
-    expect(states.WriteAnnotations?.Catch).toEqual([
-      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' },
-    ]);
-    expect(states.WriteAnnotations?.Resource).toBe(
-      placeholderArn(logicalIdOf(stack.defaultWorkflow.writeAnnotationsFunction)),
-    );
-    expect(states.RecordFailure?.Resource).toBe(
-      placeholderArn(logicalIdOf(stack.defaultWorkflow.recordFailureFunction)),
-    );
+  });
+
+  it('model versions match the runtime', async () => {
+    for (const task of modelTasks) {
+      const model = task.Parameters.node.model as { id: string; model_version: { id: string } };
+      expect(model.model_version.id).toMatch(/^[0-9a-f]{32}$/);
+      expect(model.model_version.id).toBe(stack.runtimeLayer.modelVersionId(model.id));
+      expect(model.model_version.id).toBe(await modelVersionId(model.id));
+    }
+  });
+
+  it('stores annotations and records failures', () => {
+    expect(states['Write annotations']?.Resource).toBe(placeholderArn(logicalIdOf(stack.workflowEngine.writeAnnotationsFunction)));
+    expect(states['Record failure']?.Resource).toBe(placeholderArn(logicalIdOf(stack.workflowEngine.recordFailureFunction)));
+    expect(states['Record failure']?.Parameters.workflow_id).toBe('default');
+    expect(states['level 1']?.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.caught', Next: 'level 1 failed' }]);
   });
 
   it('definition passes asl-validator', () => {
@@ -240,19 +244,17 @@ describe('default workflow', () => {
     expect(result.isValid).toBe(true);
   });
 
-  it('role invokes exactly the task functions', () => {
-    const taskFunctionIds = new Set(
-      [...modelTasks, ...Object.values(states)]
-        .map((state) => state.Resource)
-        .filter((resource): resource is string => typeof resource === 'string')
-        .map((resource) => resource.split(':').at(-1)),
-    );
-    const invokeStatements = statementsOf(template, stateMachineId).filter((statement) =>
-      actionsOf([statement]).some((action) => action.startsWith('lambda:')),
+  it('api runs only the results machine synchronously', () => {
+    const variables = (functionProperties(stack.api.apiFunction).Environment as { Variables: Record<string, unknown> }).Variables;
+    const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction)).filter((statement) =>
+      JSON.stringify(statement.Resource).includes(logicalIdOf(stack.defaultWorkflow.resultsStateMachine)),
     );
 
-    expect(actionsOf(invokeStatements).every((action) => action === 'lambda:InvokeFunction')).toBe(true);
-    expect(new Set(getAttIds(invokeStatements.map((statement) => statement.Resource)))).toEqual(taskFunctionIds);
+    expect(variables.DEFAULT_WORKFLOW_RESULTS_ARN).toEqual({ Ref: logicalIdOf(stack.defaultWorkflow.resultsStateMachine) });
+    expect(actionsOf(statements)).toEqual(['states:StartSyncExecution']);
+    expect(JSON.stringify(statementsOf(template, logicalIdOf(stack.api.apiFunction)))).not.toContain(
+      logicalIdOf(stack.defaultWorkflow.stateMachine),
+    );
   });
 });
 
@@ -362,8 +364,8 @@ describe('workflow engine', () => {
     const expected = [
       ...modelFunctions.map(([, fn]) => fn),
       engine.operatorsFunction,
-      stack.defaultWorkflow.writeAnnotationsFunction,
-      stack.defaultWorkflow.recordFailureFunction,
+      stack.workflowEngine.writeAnnotationsFunction,
+      stack.workflowEngine.recordFailureFunction,
     ].map(logicalIdOf);
 
     expect(actionsOf(invoke).every((action) => action === 'lambda:InvokeFunction')).toBe(true);
@@ -372,7 +374,13 @@ describe('workflow engine', () => {
 
   it('api manages only prefixed state machines', () => {
     const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
-    const statesStatements = statements.filter((statement) => actionsOf([statement]).some((action) => action.startsWith('states:')));
+    // The built-in results state machine has its own statement, checked under "default workflow".
+    const resultsMachine = logicalIdOf(stack.defaultWorkflow.resultsStateMachine);
+    const statesStatements = statements.filter(
+      (statement) =>
+        actionsOf([statement]).some((action) => action.startsWith('states:')) &&
+        !JSON.stringify(statement.Resource).includes(resultsMachine),
+    );
 
     expect(actionsOf(statesStatements).sort()).toEqual([
       'states:CreateStateMachine',
@@ -407,14 +415,14 @@ describe('workflow engine', () => {
     expect(variables.WORKFLOW_NAME_PREFIX).toBe('Percept-wf-');
     expect(variables.WORKFLOW_LOG_GROUP_ARN).toEqual({ 'Fn::GetAtt': [logicalIdOf(engine.logGroup), 'Arn'] });
     const functionArns = JSON.stringify(variables.WORKFLOW_FUNCTION_ARNS);
-    for (const fn of [engine.operatorsFunction, stack.defaultWorkflow.writeAnnotationsFunction, ...modelFunctions.map(([, f]) => f)]) {
+    for (const fn of [engine.operatorsFunction, stack.workflowEngine.writeAnnotationsFunction, ...modelFunctions.map(([, f]) => f)]) {
       expect(functionArns).toContain(logicalIdOf(fn));
     }
   });
 
   it.each([
-    ['write annotations', stack.defaultWorkflow.writeAnnotationsFunction],
-    ['record failure', stack.defaultWorkflow.recordFailureFunction],
+    ['write annotations', stack.workflowEngine.writeAnnotationsFunction],
+    ['record failure', stack.workflowEngine.recordFailureFunction],
     ['operators', engine.operatorsFunction],
   ])('%s puts events on the bus', (_name, fn) => {
     const statements = statementsOf(template, logicalIdOf(fn));

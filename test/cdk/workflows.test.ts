@@ -97,6 +97,6 @@ describe('compiled workflow', () => {
     expect(asl.States.detect.Resource).toBe(placeholderArn(logicalIdOf(stack.modelFunctions.visualDetector)));
     expect(asl.States.crop.Resource).toBe(placeholderArn(logicalIdOf(stack.workflowEngine.operatorsFunction)));
     expect(map.ItemProcessor.States.orient.Resource).toBe(placeholderArn(logicalIdOf(stack.modelFunctions.visualClassifier)));
-    expect(asl.States['Write annotations'].Resource).toBe(placeholderArn(logicalIdOf(stack.defaultWorkflow.writeAnnotationsFunction)));
+    expect(asl.States['Write annotations'].Resource).toBe(placeholderArn(logicalIdOf(stack.workflowEngine.writeAnnotationsFunction)));
   });
 });

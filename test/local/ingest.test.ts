@@ -56,6 +56,17 @@ describe('POST /v2/inputs', () => {
     expect(byModel['ocr-text-detector'].input_id).toBe('scanned-page');
     expect(byModel['ocr-text-orientation'].data.concepts.length).toBe(2);
     expect(byModel['ocr-text-orientation'].status.code).toBe(24150);
+    expect(byModel['general-image-embedding'].data.embeddings[0].vector).toHaveLength(120);
+
+    const completion = stack.events().find((event) => event.detail.input_id === 'scanned-page');
+    expect(completion).toMatchObject({
+      source: 'percept',
+      'detail-type': 'Workflow Execution Completed',
+      detail: { app_id: 'main', workflow_id: 'default', status: 'SUCCEEDED' },
+    });
+    expect([...(completion?.detail.annotation_ids as string[])].sort()).toEqual(
+      body.annotations.map((annotation: any) => annotation.id).sort(),
+    );
   });
 
   it('lists and deletes inputs', async () => {
@@ -136,7 +147,10 @@ describe('bucket uploads', () => {
 
     expect(input.status.code).toBe(30002);
     expect(input.status.error_code).toBe('NOT_AN_IMAGE');
-    expect(input.status.details).toMatch(/not .*image/i);
+    expect(input.status.details).toMatch(/^Node "[a-z-]+" \(model [a-z-]+\) failed: .*not .*image/i);
+    const completion = stack.events().find((event) => event.detail.input_id === 'notes.csv');
+    expect(completion?.detail).toMatchObject({ workflow_id: 'default', status: 'FAILED', error_code: 'NOT_AN_IMAGE' });
+    expect(['object-detection', 'image-embedding', 'text-detection', 'text-orientation']).toContain(completion?.detail.node_id);
     const kept = await s3.send(new GetObjectCommand({ Bucket: stack.bucketName, Key: 'uploads/main/notes.csv' }));
     expect(Buffer.from(await kept.Body!.transformToByteArray())).toEqual(bytes);
   });
@@ -173,6 +187,31 @@ describe('bucket uploads', () => {
     } finally {
       delete process.env.IMAGE_MAX_BYTES;
     }
+  });
+
+  it('annotate an upload to an external bucket', async () => {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: stack.externalBucketName,
+        Key: 'uploads/main/outside.jpg',
+        Body: readFileSync(path.join(IMAGES_DIR, 'chelsea.jpg')),
+      }),
+    );
+
+    const input = await waitForInput(stack, 'outside.jpg');
+
+    expect(input.status.code).toBe(30000);
+    const { body } = await callApi(stack, 'GET', '/v2/inputs/outside.jpg/annotations');
+    const byModel = annotationsByModel(body.annotations);
+    expect(byModel['general-object-detection'].data.regions[0].data.concepts[0].id).toBe('cat');
+    expect(byModel['general-image-embedding'].data.embeddings[0].vector).toHaveLength(120);
+    // The embedder stores its vector in the Percept bucket, as it may only read the external one.
+    const vectorKey = 'derived/uploads/main/outside.jpg/image-embedding/embedding-0.f32';
+    const vector = await s3.send(new HeadObjectCommand({ Bucket: stack.bucketName, Key: vectorKey }));
+    expect(vector.ContentLength).toBe(120 * 4);
+    await expect(s3.send(new HeadObjectCommand({ Bucket: stack.externalBucketName, Key: vectorKey }))).rejects.toThrow(
+      expect.objectContaining({ name: 'NotFound' }),
+    );
   });
 
   it('put a key without an app folder in the default app', async () => {

@@ -339,6 +339,66 @@ describe('workflow routes', () => {
   });
 });
 
+describe('built-in default workflow', () => {
+  it('is listed and described', async () => {
+    const listed = await callApi(stack, 'GET', '/v2/workflows');
+    const { httpStatus, body } = await callApi(stack, 'GET', '/v2/workflows/default');
+
+    expect(listed.body.workflows[0].id).toBe('default');
+    expect(httpStatus).toBe(200);
+    expect(body.workflow).toEqual(listed.body.workflows[0]);
+    expect(body.workflow.nodes.map((node: any) => [node.id, node.model.id])).toEqual([
+      ['object-detection', 'general-object-detection'],
+      ['image-embedding', 'general-image-embedding'],
+      ['text-detection', 'ocr-text-detector'],
+      ['text-orientation', 'ocr-text-orientation'],
+    ]);
+    const models = (await callApi(stack, 'GET', '/v2/models')).body.models as any[];
+    for (const node of body.workflow.nodes) {
+      const model = models.find((candidate) => candidate.id === node.model.id);
+      expect(node.model.model_version.id).toBe(model.model_version.id);
+    }
+  });
+
+  it('runs through the results route', async () => {
+    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/workflows/default/results', {
+      inputs: [imageInput('cat', 'chelsea.jpg')],
+    });
+
+    expect(httpStatus).toBe(200);
+    expect(body.workflow.id).toBe('default');
+    const [result] = body.results;
+    expect(result.status.code).toBe(10000);
+    expect(result.outputs.map((output: any) => output.model.id)).toEqual([
+      'general-object-detection',
+      'general-image-embedding',
+      'ocr-text-detector',
+      'ocr-text-orientation',
+    ]);
+    const byModel = outputsByModel(result);
+    expect(byModel['general-object-detection'].data.regions[0].data.concepts[0].id).toBe('cat');
+    expect(byModel['general-image-embedding'].data.embeddings[0].num_dimensions).toBe(120);
+    expect(byModel['ocr-text-orientation'].data.concepts).toHaveLength(2);
+    expect(stack.executions().at(-1)?.stateMachineArn).toMatch(/:stateMachine:percept-default-workflow-results$/);
+    expect(stack.events().some((event) => event.detail.input_id === 'cat')).toBe(false);
+  });
+
+  it('cannot be created or deleted', async () => {
+    const created = await callApi(stack, 'POST', '/v2/workflows', {
+      workflows: [{ id: 'default', nodes: [{ id: 'detect', model: { id: 'ocr-text-detector' } }] }],
+    });
+    const deleted = await callApi(stack, 'DELETE', '/v2/workflows/default');
+
+    expect(created.httpStatus).toBe(400);
+    expect(created.body.status.error_code).toBe('WORKFLOW_ALREADY_EXISTS');
+    expect(created.body.status.details).toBe('Workflow id "default" is the built-in default workflow. Choose another id.');
+    expect(deleted.httpStatus).toBe(400);
+    expect(deleted.body.status.error_code).toBe('WORKFLOW_NOT_DELETABLE');
+    expect(deleted.body.status.details).toContain('"default" is the built-in default workflow, which cannot be deleted');
+    expect((await callApi(stack, 'GET', '/v2/workflows/default')).httpStatus).toBe(200);
+  });
+});
+
 describe('app default workflow', () => {
   it('runs on inputs added through the API', async () => {
     const patched = await callApi(stack, 'PATCH', '/v2/apps', {

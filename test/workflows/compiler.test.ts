@@ -207,6 +207,9 @@ describe('compiled ASL', () => {
     expect(level?.Branches.map((branch: State) => branch.StartAt)).toEqual(['detect', 'whole']);
     expect(level?.ResultSelector).toEqual({ 'n0.$': '$[0]', 'n1.$': '$[1]' });
     expect(states['level 1 merge']?.Parameters['outputs.$']).toBe('States.JsonMerge($.outputs, $.level, false)');
+    // A branch's task result becomes the branch output through the default ResultPath.
+    expect(states.detect).not.toHaveProperty('ResultPath');
+    expect(states.whole).not.toHaveProperty('ResultPath');
   });
 
   it('gates nodes behind a sampler with a Choice', () => {

@@ -7,6 +7,7 @@
  * Percept has no user ids in its paths, as the API key names the app. An empty
  * `default_workflow_id` goes back to the built-in default workflow.
  */
+import { DEFAULT_WORKFLOW_ID } from '#commons/workflows/default-workflow.ts';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import type { ApiRequest } from '#commons/http/api-event.ts';
 import { okStatus } from '#commons/http/responses.ts';
@@ -15,12 +16,11 @@ import { type AppSettings, getAppSettings, setDefaultWorkflow } from '#commons/s
 import { getWorkflowRecord } from '#commons/storage/workflows.ts';
 
 // The built-in default workflow's id, as GET returns it when the app has chosen none.
-const BUILTIN_DEFAULT_WORKFLOW_ID = 'default';
 
 function toClarifaiApp(settings: AppSettings): Record<string, unknown> {
   return {
     id: settings.app_id,
-    default_workflow_id: settings.default_workflow_id ?? BUILTIN_DEFAULT_WORKFLOW_ID,
+    default_workflow_id: settings.default_workflow_id ?? DEFAULT_WORKFLOW_ID,
     ...(settings.modified_at === undefined ? {} : { modified_at: settings.modified_at }),
   };
 }
@@ -63,7 +63,7 @@ export async function patchAppsRoute(request: ApiRequest): Promise<unknown> {
   let settings: AppSettings;
   if (workflowId === undefined) {
     settings = await getAppSettings(request.appId);
-  } else if (workflowId === null || workflowId === '' || workflowId === BUILTIN_DEFAULT_WORKFLOW_ID) {
+  } else if (workflowId === null || workflowId === '' || workflowId === DEFAULT_WORKFLOW_ID) {
     settings = await setDefaultWorkflow(request.appId, undefined);
   } else {
     await getWorkflowRecord(request.appId, workflowId);

@@ -14,18 +14,30 @@
  * Choice state checks the gates its upstream outputs set for it, so a node whose input was
  * dropped or routed elsewhere is skipped without calling its function.
  */
+import type { ModelTypeId } from '#commons/clarifai/types.ts';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import type { WorkflowDefinition } from '#commons/workflows/definition.ts';
-import type { WorkflowFunctionArns } from '#commons/workflows/default-workflow.ts';
 import { type PlannedNode, type WorkflowPlan, nodesInScope, planWorkflow } from '#commons/workflows/graph.ts';
 import type { ResolvedModel } from '#commons/workflows/model-types.ts';
-import type { NodeModel } from '#commons/workflows/node-data.ts';
+import type { NodeModel, WorkflowInput } from '#commons/workflows/node-data.ts';
 import type { NodeTaskPayload } from '#commons/workflows/task-event.ts';
 
 /** Function ARNs (or CDK tokens) that compiled workflows call. */
-export interface CompilerFunctionArns extends WorkflowFunctionArns {
+export interface CompilerFunctionArns {
+  /** The function of each ONNX model type. */
+  models: Record<ModelTypeId, string>;
   /** Runs every operator type. */
   operators: string;
+  /** Stores the outputs of an `ingest` run as annotations. */
+  writeAnnotations: string;
+  /** Marks the input of a failed `ingest` run FAILED. */
+  recordFailure: string;
+}
+
+/** Input of an execution of a compiled workflow, as ingest and the results route start it. */
+export interface WorkflowExecutionInput {
+  input: WorkflowInput;
+  mode: 'ingest' | 'results';
 }
 
 export interface CompileOptions {
@@ -106,6 +118,18 @@ export function compileWorkflow(
 interface Chain {
   startAt: string;
   states: States;
+}
+
+/**
+ * The result path and the following states of a unit's chain. An undefined `resultPath`
+ * makes the result replace the state, as in a Parallel branch. An undefined `next` ends the
+ * chain, and a failure then ends it with a Fail state. Otherwise a failure goes to
+ * `failureTarget`.
+ */
+interface ChainTarget {
+  resultPath: string | undefined;
+  next: string | undefined;
+  failureTarget: string | undefined;
 }
 
 /** One thing a level runs: a node, or the Map state over a node's crops. */
@@ -285,8 +309,8 @@ class AslCompiler {
     const branches = units.map((unit) => {
       const branch =
         unit.kind === 'node'
-          ? this.nodeChain(unit.node, { resultPath: '$', next: undefined, failureTarget: undefined })
-          : this.cropsMap(unit.source, { resultPath: '$', next: undefined, failureTarget: undefined });
+          ? this.nodeChain(unit.node, { resultPath: undefined, next: undefined, failureTarget: undefined })
+          : this.cropsMap(unit.source, { resultPath: undefined, next: undefined, failureTarget: undefined });
       return { StartAt: branch.startAt, States: branch.states };
     });
     const selector = Object.fromEntries(
@@ -320,10 +344,7 @@ class AslCompiler {
    * Pass that stands for it when skipped, and its failure handling. With `next` undefined
    * the chain ends (a Parallel branch), and a failure ends it with a Fail state.
    */
-  private nodeChain(
-    node: PlannedNode,
-    target: { resultPath: string; next: string | undefined; failureTarget: string | undefined },
-  ): Chain {
+  private nodeChain(node: PlannedNode, target: ChainTarget): Chain {
     const taskName = node.id;
     const gateName = `${node.id} gate`;
     const skippedName = `${node.id} skipped`;
@@ -345,7 +366,7 @@ class AslCompiler {
       states[skippedName] = {
         Type: 'Pass',
         Result: skippedOutput(node),
-        ResultPath: target.resultPath,
+        ...resultPathField(target.resultPath),
         ...ending(target.next),
       };
     }
@@ -354,7 +375,7 @@ class AslCompiler {
       Type: 'Task',
       Resource: this.resourceOf(node),
       Parameters: this.taskParameters(node),
-      ResultPath: target.resultPath,
+      ...resultPathField(target.resultPath),
       Retry: TASK_RETRY,
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.caught', Next: failedName }],
       ...ending(target.next),
@@ -371,10 +392,7 @@ class AslCompiler {
   }
 
   /** The Map state that runs the nodes of `source`'s crop scope once per crop. */
-  private cropsMap(
-    source: PlannedNode,
-    target: { resultPath: string; next: string | undefined; failureTarget: string | undefined },
-  ): Chain {
+  private cropsMap(source: PlannedNode, target: ChainTarget): Chain {
     const mapName = `${source.id} crops`;
     const returnName = `${source.id} crop done`;
     const cropRaiseName = `${source.id} crop raise`;
@@ -402,7 +420,7 @@ class AslCompiler {
         ItemSelector: { 'input.$': '$.input', 'outputs.$': '$.outputs', 'crop.$': '$$.Map.Item.Value' },
         MaxConcurrency: this.mapConcurrency,
         ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: inner.startAt, States: iteration },
-        ResultPath: target.resultPath,
+        ...resultPathField(target.resultPath),
         Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.caught', Next: mapFailedName }],
         ...(target.next === undefined ? { End: true } : { Next: target.next }),
       },
@@ -470,6 +488,17 @@ function checkStaticValue(value: unknown, node: PlannedNode, field: string): voi
       checkStaticValue(item, node, `${field}.${key}`);
     }
   }
+}
+
+/**
+ * Returns the `ResultPath` field of a state. A result that replaces the state gets no field,
+ * which Step Functions reads as `$`.
+ *
+ * NOTE: aws-local-stepfunctions 3.0.0 stores a result under a key named "$" for an explicit
+ * `"ResultPath": "$"` instead of replacing the state, so the field is left out.
+ */
+function resultPathField(resultPath: string | undefined): State {
+  return resultPath === undefined ? {} : { ResultPath: resultPath };
 }
 
 function nodeModel(node: PlannedNode): NodeModel {

@@ -1,119 +1,46 @@
 /**
- * The default workflow, defined once as data and turned into Amazon States Language.
- * CDK deploys this ASL; the local stack runs the same ASL with aws-local-stepfunctions.
+ * The built-in default workflow: what every new input runs unless its app sets
+ * `default_workflow_id`. It is an ordinary workflow definition in Clarifai's shape, compiled
+ * by `compiler.ts` like the workflows the API creates: CDK compiles it at synth time and the
+ * local stack at start.
  */
-import type { ModelTypeId } from '#commons/clarifai/types.ts';
-
-/** One model that the default workflow runs on every ingested input. */
-export interface WorkflowNode {
-  id: string;
-  modelId: string;
-  modelTypeId: ModelTypeId;
-}
+import { getModel } from '#commons/models/catalog.ts';
+import type { WorkflowDefinition } from '#commons/workflows/definition.ts';
+import { type ResolvedModel, resolveOnnxModel } from '#commons/workflows/model-types.ts';
 
 export const DEFAULT_WORKFLOW_ID = 'default';
 
 /**
- * Every ingested image is tagged with the objects found in it and gets a general embedding
- * for similarity search, besides the text detection and orientation.
+ * Every input is tagged with the objects found in it and gets a general embedding for
+ * similarity search, besides its text regions and text orientation. All four nodes run on
+ * the input image, in parallel.
  */
-export const DEFAULT_WORKFLOW_NODES: readonly WorkflowNode[] = [
-  { id: 'text-detection', modelId: 'ocr-text-detector', modelTypeId: 'visual-detector' },
-  { id: 'text-orientation', modelId: 'ocr-text-orientation', modelTypeId: 'visual-classifier' },
-  { id: 'object-detection', modelId: 'general-object-detection', modelTypeId: 'visual-detector' },
-  { id: 'image-embedding', modelId: 'general-image-embedding', modelTypeId: 'visual-embedder' },
-];
+export const DEFAULT_WORKFLOW: Readonly<WorkflowDefinition> = {
+  id: DEFAULT_WORKFLOW_ID,
+  description: 'Built-in: objects, a general image embedding, text regions and text orientation of every input',
+  nodes: [
+    { id: 'object-detection', model: { id: 'general-object-detection' }, node_inputs: [], suppress_output: false },
+    { id: 'image-embedding', model: { id: 'general-image-embedding' }, node_inputs: [], suppress_output: false },
+    { id: 'text-detection', model: { id: 'ocr-text-detector' }, node_inputs: [], suppress_output: false },
+    { id: 'text-orientation', model: { id: 'ocr-text-orientation' }, node_inputs: [], suppress_output: false },
+  ],
+};
 
-/** Lambda functions the workflow calls, by role. Values are function ARNs (or CDK tokens). */
-export interface WorkflowFunctionArns {
-  models: Record<ModelTypeId, string>;
-  writeAnnotations: string;
-  recordFailure: string;
+/** Ids of the built-in models that the default workflow runs, in node order. */
+export function defaultWorkflowModelIds(): string[] {
+  return [...new Set(DEFAULT_WORKFLOW.nodes.map((node) => node.model.id))];
 }
 
 /**
- * Input of an execution, as the ingest handler starts it. `image` names the S3 object.
+ * Describes the models of the default workflow for the compiler. `versionIdOf` returns a
+ * model's version id (the first 32 hex digits of its model.onnx SHA-256), which the compiled
+ * ASL carries into every output and annotation id.
  */
-export interface WorkflowExecutionInput {
-  input: {
-    app_id: string;
-    id: string;
-    image: { bucket: string; key: string; version_id?: string };
-  };
-}
-
-// Errors of the Lambda service itself (throttling, a cold start that failed), not of our code.
-const TRANSIENT_LAMBDA_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-];
-
-const RETRY_TRANSIENT = [
-  { ErrorEquals: TRANSIENT_LAMBDA_ERRORS, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2 },
-];
-
-/**
- * Builds the ASL of a workflow that runs `nodes` in parallel on one input, writes their
- * outputs as annotations and, on any error, records the failure on the input.
- * Task states name the Lambda ARN as `Resource`, so the local interpreter can map each
- * one to its handler.
- */
-export function buildWorkflowDefinition(
-  nodes: readonly WorkflowNode[],
-  functions: WorkflowFunctionArns,
-): Record<string, unknown> {
-  const catchAll = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' }];
-
-  const branches = nodes.map((node) => ({
-    StartAt: node.id,
-    States: {
-      [node.id]: {
-        Type: 'Task',
-        Resource: functions.models[node.modelTypeId],
-        Parameters: { 'input.$': '$.input', model_id: node.modelId, node_id: node.id },
-        Retry: RETRY_TRANSIENT,
-        End: true,
-      },
-    },
-  }));
-
-  return {
-    Comment: 'Runs the models on one input, then stores their outputs as annotations.',
-    StartAt: 'RunModels',
-    States: {
-      RunModels: {
-        Type: 'Parallel',
-        Branches: branches,
-        ResultPath: '$.outputs',
-        Catch: catchAll,
-        Next: 'WriteAnnotations',
-      },
-      WriteAnnotations: {
-        Type: 'Task',
-        Resource: functions.writeAnnotations,
-        Parameters: { 'input.$': '$.input', 'outputs.$': '$.outputs' },
-        Retry: RETRY_TRANSIENT,
-        Catch: catchAll,
-        End: true,
-      },
-      RecordFailure: {
-        Type: 'Task',
-        Resource: functions.recordFailure,
-        Parameters: { 'input.$': '$.input', 'error.$': '$.error' },
-        Retry: RETRY_TRANSIENT,
-        Next: 'Failed',
-      },
-      Failed: {
-        Type: 'Fail',
-        Error: 'InputFailed',
-        Cause: 'A model or the annotation writer failed; the input status holds the reason.',
-      },
-    },
-  };
-}
-
-export function buildDefaultWorkflowDefinition(functions: WorkflowFunctionArns): Record<string, unknown> {
-  return buildWorkflowDefinition(DEFAULT_WORKFLOW_NODES, functions);
+export function resolveDefaultWorkflowModels(versionIdOf: (modelId: string) => string): Map<string, ResolvedModel> {
+  const models = new Map<string, ResolvedModel>();
+  for (const modelId of defaultWorkflowModelIds()) {
+    const manifest = getModel(modelId);
+    models.set(modelId, resolveOnnxModel(modelId, manifest.model_type_id, versionIdOf(modelId)));
+  }
+  return models;
 }

@@ -154,7 +154,9 @@ export const DERIVED_PREFIX = 'derived/';
  * Returns the S3 key for an object `name` that the node of `event` derives from its input,
  * such as `crop-3.png` or `embedding-0.f32`: `derived/<input image key>/<node id>/[<crop
  * region id>/]<name>`. The key depends only on the input's image, the node and the crop,
- * so a repeated execution overwrites the same objects. Write them to `input.image.bucket`.
+ * so a repeated execution overwrites the same objects. Write them to the Percept bucket
+ * (`BUCKET_NAME`): node functions may write there under `derived/`, but only read the
+ * other buckets that `externalUploadBuckets` names.
  */
 export function nodeObjectKey(event: Pick<NodeTaskEvent, 'input' | 'node' | 'crop'>, name: string): string {
   const cropPart = event.crop === undefined ? '' : `${event.crop.region.id}/`;

@@ -8,6 +8,8 @@
  *   only create and delete state machines whose name starts with it.
  * - `WORKFLOW_FUNCTION_ARNS`: JSON of the CompilerFunctionArns the Task states call.
  * - `WORKFLOW_LOG_GROUP_ARN` (optional): log group of the state machines' execution logs.
+ * - `DEFAULT_WORKFLOW_RESULTS_ARN`: the EXPRESS state machine of the built-in default
+ *   workflow, which `POST /v2/workflows/default/results` runs.
  *
  * The state machines are EXPRESS, so `POST /v2/workflows/{id}/results` can run them with
  * StartSyncExecution. Ingest starts them asynchronously with StartExecution, which Express
@@ -24,7 +26,7 @@ import {
   StartSyncExecutionCommand,
   StateMachineDoesNotExist,
 } from '@aws-sdk/client-sfn';
-import type { CompilerFunctionArns } from '#commons/workflows/compiler.ts';
+import type { CompilerFunctionArns, WorkflowExecutionInput } from '#commons/workflows/compiler.ts';
 
 function requireEnv(name: string): string {
   const value = process.env[name];
@@ -46,6 +48,9 @@ export const workflowConfig = {
   },
   get logGroupArn(): string | undefined {
     return process.env.WORKFLOW_LOG_GROUP_ARN || undefined;
+  },
+  get defaultWorkflowResultsArn(): string {
+    return requireEnv('DEFAULT_WORKFLOW_RESULTS_ARN');
   },
 };
 
@@ -122,7 +127,7 @@ export interface SyncExecutionResult {
 }
 
 /** Runs a workflow on one input and waits for its result. */
-export async function runWorkflowSync(stateMachineArn: string, input: unknown): Promise<SyncExecutionResult> {
+export async function runWorkflowSync(stateMachineArn: string, input: WorkflowExecutionInput): Promise<SyncExecutionResult> {
   const result = await stepFunctions().send(
     new StartSyncExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }),
   );
@@ -135,7 +140,11 @@ export async function runWorkflowSync(stateMachineArn: string, input: unknown): 
 }
 
 /** Starts a workflow on one input without waiting; returns the execution ARN. */
-export async function startWorkflowExecution(stateMachineArn: string, name: string, input: unknown): Promise<string> {
+export async function startWorkflowExecution(
+  stateMachineArn: string,
+  name: string,
+  input: WorkflowExecutionInput,
+): Promise<string> {
   const { executionArn } = await stepFunctions().send(
     new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
   );

@@ -47,10 +47,6 @@ export interface CropRun {
   outputs: Record<string, StoredNodeOutput>;
 }
 
-export function isNodeTaskPayload(event: unknown): event is NodeTaskPayload {
-  return typeof event === 'object' && event !== null && 'node' in event && 'upstream_refs' in event;
-}
-
 /** Builds the event for node code: upstream outputs in `node_inputs` order, crop runs merged. */
 export function toNodeTaskEvent(payload: NodeTaskPayload): NodeTaskEvent {
   const upstream = payload.upstream_refs.map((ref, index): NodeOutput => {

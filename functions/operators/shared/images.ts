@@ -1,6 +1,7 @@
 /**
  * Reading the image an operator runs on and writing the crops it cuts out of it.
  */
+import { config } from '#commons/config.ts';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { BoundingBox, Region } from '#commons/clarifai/types.ts';
@@ -61,7 +62,9 @@ export async function writeCrop(
   region: Omit<Region, 'region_info'>,
 ): Promise<Crop> {
   const bytes = await encodeCrop(source.image, rect);
-  const image = { bucket: event.input.image.bucket, key: nodeObjectKey(event, name) };
+  // The Percept bucket, not the input's: an input may come from an external bucket that
+  // node functions can only read.
+  const image = { bucket: config.bucketName, key: nodeObjectKey(event, name) };
   await putImage(image, bytes);
   const box = placeInside(toBoundingBox(rect, source.image.width, source.image.height), source.area);
   return { image, region: { ...region, region_info: { bounding_box: box } } };

@@ -5,25 +5,17 @@ import { logger } from '#commons/logger.ts';
 import { type AnnotationRecord, modelAnnotation, putAnnotations } from '#commons/storage/annotations.ts';
 import { InputStatus, type StoredImage, setInputStatus } from '#commons/storage/inputs.ts';
 import type { OutputLayout } from '#commons/workflows/compiler.ts';
-import type { WorkflowExecutionInput } from '#commons/workflows/default-workflow.ts';
 import { putCompletionEvent } from '#commons/workflows/events.ts';
+import { isOnnxModelType } from '#commons/workflows/model-types.ts';
 import type { WorkflowInput } from '#commons/workflows/node-data.ts';
 import { collectNodeOutputs, inlineEmbeddings } from '#commons/workflows/outputs.ts';
-import type { ModelTaskResult } from '../../models/model-task.ts';
-
-/** The event of the fixed default workflow: one result per model. */
-export interface DefaultWorkflowAnnotationsEvent extends WorkflowExecutionInput {
-  outputs: ModelTaskResult[];
-}
 
 /** The event of a compiled workflow: the execution's outputs and where each node's output is. */
-export interface WorkflowAnnotationsEvent {
+export interface WriteAnnotationsEvent {
   input: WorkflowInput;
   outputs: Record<string, unknown>;
   layout: OutputLayout;
 }
-
-export type WriteAnnotationsEvent = DefaultWorkflowAnnotationsEvent | WorkflowAnnotationsEvent;
 
 /**
  * Step Functions task: stores each node's output as an annotation on the input, marks the
@@ -35,12 +27,11 @@ export async function handler(
   context?: Context,
 ): Promise<{ input_id: string; annotation_ids: string[] }> {
   logger.addContext(context ?? ({} as Context));
-  const workflowId = 'layout' in event ? event.layout.workflow_id : undefined;
+  const workflowId = event.layout.workflow_id;
   logger.appendKeys({ inputId: event.input.id, appId: event.input.app_id, workflowId });
 
   try {
-    const { annotations, image } =
-      'layout' in event ? await workflowAnnotations(event) : defaultWorkflowAnnotations(event);
+    const { annotations, image } = await workflowAnnotations(event);
     await putAnnotations(annotations);
 
     const stillExists = await setInputStatus(event.input.app_id, event.input.id, InputStatus.success(), image);
@@ -49,15 +40,13 @@ export async function handler(
     }
 
     const annotationIds = annotations.map((annotation) => annotation.id);
-    if (workflowId !== undefined) {
-      await putCompletionEvent({
-        app_id: event.input.app_id,
-        input_id: event.input.id,
-        workflow_id: workflowId,
-        status: 'SUCCEEDED',
-        annotation_ids: annotationIds,
-      });
-    }
+    await putCompletionEvent({
+      app_id: event.input.app_id,
+      input_id: event.input.id,
+      workflow_id: workflowId,
+      status: 'SUCCEEDED',
+      annotation_ids: annotationIds,
+    });
 
     logger.info('annotations written', { count: annotations.length });
     return { input_id: event.input.id, annotation_ids: annotationIds };
@@ -74,21 +63,10 @@ interface Annotated {
   image?: Partial<StoredImage>;
 }
 
-function defaultWorkflowAnnotations(event: DefaultWorkflowAnnotationsEvent): Annotated {
-  const annotations = event.outputs.map((output) =>
-    modelAnnotation(
-      event.input.app_id,
-      event.input.id,
-      { id: output.model.id, versionId: output.model.model_version.id },
-      output.data,
-    ),
-  );
-  return { annotations, image: event.outputs[0]?.image };
-}
-
-// One annotation per node that ran and found something; skipped nodes and empty outputs
-// add nothing.
-async function workflowAnnotations(event: WorkflowAnnotationsEvent): Promise<Annotated> {
+// One annotation per node that ran. A model node that found nothing still gets one, so the
+// input shows which models ran on it. An operator with an empty output (a sampler or
+// filter that only passes the input on) adds none, and neither does a skipped node.
+async function workflowAnnotations(event: WriteAnnotationsEvent): Promise<Annotated> {
   const annotations: AnnotationRecord[] = [];
   let image: Partial<StoredImage> | undefined;
 
@@ -97,7 +75,8 @@ async function workflowAnnotations(event: WorkflowAnnotationsEvent): Promise<Ann
       continue;
     }
     const data: OutputData = await inlineEmbeddings(output.data);
-    if ((data.concepts?.length ?? 0) + (data.regions?.length ?? 0) + (data.embeddings?.length ?? 0) === 0) {
+    const empty = (data.concepts?.length ?? 0) + (data.regions?.length ?? 0) + (data.embeddings?.length ?? 0) === 0;
+    if (empty && !isOnnxModelType(output.model.model_type_id)) {
       continue;
     }
     annotations.push(
