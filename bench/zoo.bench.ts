@@ -15,9 +15,10 @@
  * the face embedder run on one square crop of the face that face-detection finds in
  * astronaut.jpg. Latency is the median of `BENCH_RUNS` calls (default 30) after warm-up,
  * cycling over the inputs, with the four ways interleaved call by call. Images/s is
- * `BENCH_BATCH` sequential calls (default 32) over the inputs divided by their total time. A model whose measurement shared the CPU with other
- * processes (from /proc/stat) is measured again, up to twice. Prints a Markdown table for
- * bench/RESULTS.md. Run with `npm run bench:zoo`.
+ * `BENCH_BATCH` sequential calls (default 32) over the inputs divided by their total time.
+ * A model whose measurement shared the CPU with other processes (read from /proc/stat) is
+ * measured again, up to twice. Prints a Markdown table for bench/RESULTS.md.
+ * Run with `npm run bench:zoo`.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -32,7 +33,7 @@ import { decodeImage } from '#commons/image/decode.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import { ensureModelBuilt } from '#commons/models/build.ts';
 import { outputTensorNames } from '#commons/models/decoders/index.ts';
-import { getModel, listModels, loadSession, predict, preprocess } from '#commons/models/index.ts';
+import { listModels, loadSession, predict, preprocess } from '#commons/models/index.ts';
 import type { ModelManifest, NpmTfjsGraphModelSource } from '#commons/models/manifest.ts';
 
 const RUNS = positiveIntegerFromEnv('BENCH_RUNS', 30);
@@ -78,6 +79,8 @@ type Call = (index: number) => Promise<unknown>;
  * and at least `WARMUP_RUNS` times. Then `RUNS` rounds time each call once, interleaved, so that
  * a machine whose speed drifts during the row slows every call alike. Last, each call runs
  * `BATCH` times in its own loop, timed as a whole, for images per second.
+ * NOTE: an interleaved call finds the CPU caches filled by the other runtime, unlike a server
+ * that runs one model over and over. The images/s loops measure that case.
  */
 async function measure(count: number, calls: readonly Call[]): Promise<Timing[]> {
   for (const call of calls) {
@@ -163,7 +166,7 @@ async function cropFirstFace(image: DecodedImage): Promise<DecodedImage> {
   const [output] = await predict('face-detection', [image]);
   const box = output?.regions?.[0]?.region_info.bounding_box;
   if (box === undefined) {
-    throw new Error('face-detection found no face in astronaut.jpg; the face models need a face crop.');
+    throw new Error('face-detection found no face in astronaut.jpg, so there is no face crop for the face models.');
   }
   const side = Math.max((box.right_col - box.left_col) * image.width, (box.bottom_row - box.top_row) * image.height);
   const centreX = ((box.left_col + box.right_col) / 2) * image.width;
@@ -374,7 +377,7 @@ async function main(): Promise<void> {
   const photos = await Promise.all(PHOTOS.map(loadPhoto));
 
   const threadsBeforeOnnx = await threadCount();
-  await loadSession(getModel('face-detection').id);
+  await loadSession('face-detection');
   const threadsAfterOnnx = await threadCount();
   const faceCrop = await cropFirstFace(photos[0]!);
 
