@@ -9,13 +9,12 @@ import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { s3Client } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
 import { config } from '#commons/config.ts';
-import { InvalidInputError, PerceptError, StatusCode } from '#commons/errors.ts';
+import { StatusCode } from '#commons/errors.ts';
 import type { ApiRequest } from '#commons/http/api-event.ts';
-import { imageBytesOf, inputsOf } from '#commons/http/image-input.ts';
+import { decodeInputImage, inputIdOf, inputsOf, metadataOf } from '#commons/http/image-input.ts';
 import { okStatus } from '#commons/http/responses.ts';
-import { decodeImage, imageLimitsFromEnv } from '#commons/image/decode.ts';
+import { imageLimitsFromEnv } from '#commons/image/decode.ts';
 import { logger } from '#commons/logger.ts';
-import { validateId } from '#commons/storage/ids.ts';
 import { putImage } from '#commons/storage/images.ts';
 import type { WorkflowRecord } from '#commons/storage/workflows.ts';
 import { DERIVED_PREFIX, type NodeOutput, type WorkflowInput } from '#commons/workflows/node-data.ts';
@@ -69,32 +68,16 @@ async function prepareRunInputs(inputs: unknown[], appId: string, runPrefix: str
   const limits = imageLimitsFromEnv();
   const prepared: RunInput[] = [];
   for (const [index, input] of inputs.entries()) {
-    const givenId = (input as { id?: unknown } | null)?.id;
-    const id = givenId === undefined || givenId === '' ? randomUUID().replaceAll('-', '') : validateId(givenId, `inputs[${index}].id`);
-    const metadata = (input as { data?: { metadata?: unknown } }).data?.metadata;
-    if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
-      throw new InvalidInputError(
-        'INVALID_METADATA',
-        `inputs[${index}].data.metadata must be a JSON object, got ${JSON.stringify(metadata)}.`,
-        StatusCode.INPUT_INVALID_REQUEST,
-      );
-    }
-    const bytes = imageBytesOf(input, index);
-    try {
-      await decodeImage(bytes, limits);
-    } catch (error) {
-      if (error instanceof PerceptError) {
-        throw new InvalidInputError(error.code, `inputs[${index}]: ${error.message}`, error.statusCode, error);
-      }
-      throw error;
-    }
+    const id = inputIdOf(input, index);
+    const metadata = metadataOf(input, index);
+    const { bytes } = await decodeInputImage(input, index, limits);
     prepared.push({
       bytes,
       input: {
         app_id: appId,
         id,
         image: { bucket: config.bucketName, key: `${runPrefix}${index}` },
-        ...(metadata === undefined ? {} : { metadata: metadata as Record<string, unknown> }),
+        ...(metadata === undefined ? {} : { metadata }),
         transient: true,
       },
     });

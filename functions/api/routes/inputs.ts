@@ -2,17 +2,15 @@
  * Input routes: add images (stored in S3, which starts the default workflow), list,
  * read and delete inputs, and read the annotations the workflow wrote.
  */
-import { randomUUID } from 'node:crypto';
 import { toClarifaiAnnotation, toClarifaiInput } from '#commons/clarifai/resources.ts';
 import { config } from '#commons/config.ts';
-import { InvalidInputError, PerceptError, StatusCode } from '#commons/errors.ts';
+import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import { type ApiRequest, parsePaging } from '#commons/http/api-event.ts';
-import { imageBytesOf, inputsOf } from '#commons/http/image-input.ts';
+import { decodeInputImage, inputIdOf, inputsOf, metadataOf } from '#commons/http/image-input.ts';
 import { okStatus } from '#commons/http/responses.ts';
-import { decodeImage, imageLimitsFromEnv } from '#commons/image/decode.ts';
+import { imageLimitsFromEnv } from '#commons/image/decode.ts';
 import { logger } from '#commons/logger.ts';
 import { deleteAnnotations, listAnnotations } from '#commons/storage/annotations.ts';
-import { validateId } from '#commons/storage/ids.ts';
 import { deleteImage, putImage, uploadKey } from '#commons/storage/images.ts';
 import {
   type InputRecord,
@@ -60,8 +58,7 @@ async function prepareInputs(appId: string, inputs: unknown[]): Promise<NewInput
   const prepared: NewInput[] = [];
 
   for (const [index, input] of inputs.entries()) {
-    const givenId = (input as { id?: unknown } | null)?.id;
-    const id = givenId === undefined || givenId === '' ? randomUUID().replaceAll('-', '') : validateId(givenId, `inputs[${index}].id`);
+    const id = inputIdOf(input, index);
     if (seenIds.has(id)) {
       throw new InvalidInputError(
         'INPUT_DUPLICATE',
@@ -71,25 +68,8 @@ async function prepareInputs(appId: string, inputs: unknown[]): Promise<NewInput
     }
     seenIds.add(id);
 
-    const metadata = (input as { data?: { metadata?: unknown } }).data?.metadata;
-    if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
-      throw new InvalidInputError(
-        'INVALID_METADATA',
-        `inputs[${index}].data.metadata must be a JSON object, got ${JSON.stringify(metadata)}.`,
-        StatusCode.INPUT_INVALID_REQUEST,
-      );
-    }
-
-    const bytes = imageBytesOf(input, index);
-    let image;
-    try {
-      image = await decodeImage(bytes, limits);
-    } catch (error) {
-      if (error instanceof PerceptError) {
-        throw new InvalidInputError(error.code, `inputs[${index}]: ${error.message}`, error.statusCode, error);
-      }
-      throw error;
-    }
+    const metadata = metadataOf(input, index);
+    const { bytes, image } = await decodeInputImage(input, index, limits);
 
     const now = new Date().toISOString();
     prepared.push({
@@ -106,7 +86,7 @@ async function prepareInputs(appId: string, inputs: unknown[]): Promise<NewInput
           height: image.height,
           format: image.format,
         },
-        metadata: metadata as Record<string, unknown> | undefined,
+        metadata,
         status: InputStatus.pending(),
         source: 'api',
       },

@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { OutputConfig } from '#commons/clarifai/types.ts';
-import { InvalidInputError, NotFoundError, PerceptError, StatusCode } from '#commons/errors.ts';
+import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { type ApiRequest, parsePaging } from '#commons/http/api-event.ts';
-import { imageBytesOf, inputsOf } from '#commons/http/image-input.ts';
+import { decodeInputImage, inputIdOf, inputsOf, metadataOf } from '#commons/http/image-input.ts';
 import { okStatus } from '#commons/http/responses.ts';
-import { decodeImage, imageLimitsFromEnv } from '#commons/image/decode.ts';
+import { imageLimitsFromEnv } from '#commons/image/decode.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import { toClarifaiModel } from '#commons/models/clarifai-model.ts';
 import { resolveRunnableModel } from '#commons/models/app-models.ts';
@@ -94,7 +94,7 @@ export async function predictRoute(request: ApiRequest): Promise<unknown> {
       status: { code: StatusCode.SUCCESS, description: 'Ok' },
       created_at: createdAt,
       model,
-      input: { id: inputIdOf(inputs[index]) ?? randomUUID().replaceAll('-', ''), data: {} },
+      input: { id: inputIdOf(inputs[index], index), data: {} },
       data,
     })),
   };
@@ -106,14 +106,7 @@ async function decodeAll(inputs: unknown[]): Promise<DecodedImage[]> {
   const limits = imageLimitsFromEnv();
   const images: DecodedImage[] = [];
   for (const [index, input] of inputs.entries()) {
-    try {
-      images.push(await decodeImage(imageBytesOf(input, index), limits));
-    } catch (error) {
-      if (error instanceof PerceptError && !error.message.startsWith('inputs[')) {
-        throw new InvalidInputError(error.code, `inputs[${index}]: ${error.message}`, error.statusCode, error);
-      }
-      throw error;
-    }
+    images.push((await decodeInputImage(input, index, limits)).image);
   }
   return images;
 }
@@ -134,7 +127,3 @@ function outputConfigOf(body: unknown): OutputConfig | undefined {
   return config as OutputConfig;
 }
 
-function inputIdOf(input: unknown): string | undefined {
-  const id = (input as { id?: unknown } | null)?.id;
-  return typeof id === 'string' && id !== '' ? id : undefined;
-}

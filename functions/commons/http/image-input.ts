@@ -1,8 +1,12 @@
 /**
- * Reads the image of one Clarifai input object (`{ data: { image: { base64 | url } } }`).
+ * Reads the parts of Clarifai input objects (`{ id, data: { image: { base64 | url }, metadata } }`)
+ * that the routes taking images share.
  */
-import { InvalidInputError, StatusCode } from '#commons/errors.ts';
-import { parseBase64Image } from '#commons/image/decode.ts';
+import { randomUUID } from 'node:crypto';
+import { InvalidInputError, PerceptError, StatusCode } from '#commons/errors.ts';
+import { decodeImage, parseBase64Image } from '#commons/image/decode.ts';
+import type { DecodedImage, ImageLimits } from '#commons/image/types.ts';
+import { validateId } from '#commons/storage/ids.ts';
 
 /** Returns the image bytes of `inputs[index]`, rejecting URLs and missing images. */
 export function imageBytesOf(input: unknown, index: number): Buffer {
@@ -44,4 +48,43 @@ export function inputsOf(body: unknown, max: number): unknown[] {
     );
   }
   return inputs;
+}
+
+/** Returns `inputs[index].id`, checked, or a new random id when none is given. */
+export function inputIdOf(input: unknown, index: number): string {
+  const givenId = (input as { id?: unknown } | null)?.id;
+  if (givenId === undefined || givenId === '') {
+    return randomUUID().replaceAll('-', '');
+  }
+  return validateId(givenId, `inputs[${index}].id`);
+}
+
+/** Returns `inputs[index].data.metadata`, which must be a JSON object when given. */
+export function metadataOf(input: unknown, index: number): Record<string, unknown> | undefined {
+  const metadata = (input as { data?: { metadata?: unknown } } | null)?.data?.metadata;
+  if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
+    throw new InvalidInputError(
+      'INVALID_METADATA',
+      `inputs[${index}].data.metadata must be a JSON object, got ${JSON.stringify(metadata)}.`,
+      StatusCode.INPUT_INVALID_REQUEST,
+    );
+  }
+  return metadata as Record<string, unknown> | undefined;
+}
+
+/** Reads and decodes the image of `inputs[index]`; a decoding error names the input. */
+export async function decodeInputImage(
+  input: unknown,
+  index: number,
+  limits: ImageLimits,
+): Promise<{ bytes: Buffer; image: DecodedImage }> {
+  const bytes = imageBytesOf(input, index);
+  try {
+    return { bytes, image: await decodeImage(bytes, limits) };
+  } catch (error) {
+    if (error instanceof PerceptError) {
+      throw new InvalidInputError(error.code, `inputs[${index}]: ${error.message}`, error.statusCode, error);
+    }
+    throw error;
+  }
 }
