@@ -320,7 +320,8 @@ async function putS3EventToEventBridge(event: unknown): Promise<void> {
   }
 }
 
-async function createTable(tableName: string, endpoint: string): Promise<void> {
+/** Creates Percept's table (`pk`, `sk`, on demand) at `endpoint`; an existing table is kept. */
+export async function createTable(tableName: string, endpoint: string): Promise<void> {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION });
   try {
     await client.send(

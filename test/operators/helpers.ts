@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createTable } from '../../local/stack.ts';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import sharp from 'sharp';
@@ -57,22 +57,7 @@ export async function startServices(options: { table?: boolean } = {}): Promise<
     const endpoint = `http://${HOST}:${(server.address() as AddressInfo).port}`;
     process.env.AWS_ENDPOINT_URL_DYNAMODB = endpoint;
     process.env.TABLE_NAME = 'percept';
-    const client = new DynamoDBClient({ endpoint, region: REGION });
-    await client.send(
-      new CreateTableCommand({
-        TableName: 'percept',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    client.destroy();
+    await createTable('percept', endpoint);
     stopTable = () => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
   }
 
