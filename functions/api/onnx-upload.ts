@@ -4,10 +4,10 @@
  * bucket. Used by `POST /v2/models` for the visual-classifier, visual-detector and
  * visual-embedder types.
  *
- * The request carries the Percept-specific fields `model.model_version.onnx` (either
- * `{"base64": "..."}` or `{"s3_key": "models/..."}` for a file already in the bucket) and
- * `model.model_version.manifest` (`input` and `output` of a model manifest); the concepts
- * come from `model.output_info.data.concepts`, in the order of the model's outputs.
+ * The request carries two Percept-specific fields. `model.model_version.onnx` is either
+ * `{"base64": "..."}` or `{"s3_key": "models/..."}` for a file already in the bucket.
+ * `model.model_version.manifest` holds the `input` and `output` parts of a model manifest.
+ * The concepts come from `model.output_info.data.concepts`, in the order of the model's outputs.
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -26,10 +26,10 @@ import type { ModelRecord } from '#commons/storage/models.ts';
 /** Key prefix of uploaded model files in the bucket. */
 export const MODELS_PREFIX = 'models/';
 
-// Lambda's /tmp holds 512 MB by default and the file is kept there; 200 MB leaves room.
+// Lambda's /tmp is 512 MB by default and the file is kept there, so 200 MB leaves room.
 const MAX_ONNX_BYTES = 200 * 1024 * 1024;
 
-// The same rule as the manifest's id, said up front so the message is about the model id.
+// The same rule as the manifest's id, checked first so that the error names `model.id`.
 const ONNX_MODEL_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Returns `record` with its ONNX file checked, stored and described, and its version id set. */
@@ -87,16 +87,16 @@ async function readBucketFile(key: string): Promise<Buffer> {
 
 function buildManifest(
   record: ModelRecord,
-  given: unknown,
+  manifestParts: unknown,
   source: { bucket: string; key: string; sha256: string },
 ): ModelManifest {
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+  if (typeof manifestParts !== 'object' || manifestParts === null || Array.isArray(manifestParts)) {
     throw invalid(
       'INVALID_MODEL_MANIFEST',
-      `model.model_version.manifest must be an object with "input" and "output", as in the built-in manifests (models/builtin/*.json); got ${JSON.stringify(given)}.`,
+      `model.model_version.manifest must be an object with "input" and "output", as in the built-in manifests (models/builtin/*.json); got ${JSON.stringify(manifestParts)}.`,
     );
   }
-  const { input, output } = given as { input?: unknown; output?: unknown };
+  const { input, output } = manifestParts as { input?: unknown; output?: unknown };
   const manifest = {
     id: record.id,
     name: record.name,
