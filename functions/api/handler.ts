@@ -12,7 +12,20 @@ import {
   getInputRoute,
   listInputAnnotationsRoute,
   listInputsRoute,
+  patchInputsRoute,
 } from './routes/inputs.ts';
+import {
+  addConceptLanguagesRoute,
+  createConceptRelationsRoute,
+  createConceptsRoute,
+  deleteConceptRelationsRoute,
+  getConceptRoute,
+  listConceptLanguagesRoute,
+  listConceptRelationsRoute,
+  listConceptsRoute,
+  patchConceptsRoute,
+  searchConceptsRoute,
+} from './routes/concepts.ts';
 import { getAppRoute, patchAppsRoute } from './routes/apps.ts';
 import { createModelRoute, deleteModelRoute, getModelRoute, listModelsRoute, predictRoute } from './routes/models.ts';
 import {
@@ -37,6 +50,17 @@ const ACTIONS: Record<RouteKey, RouteAction> = {
   'GET /v2/inputs/{input_id}': getInputRoute,
   'DELETE /v2/inputs/{input_id}': deleteInputRoute,
   'GET /v2/inputs/{input_id}/annotations': listInputAnnotationsRoute,
+  'PATCH /v2/inputs': patchInputsRoute,
+  'POST /v2/concepts': createConceptsRoute,
+  'GET /v2/concepts': listConceptsRoute,
+  'PATCH /v2/concepts': patchConceptsRoute,
+  'POST /v2/concepts/searches': searchConceptsRoute,
+  'GET /v2/concepts/{concept_id}': getConceptRoute,
+  'GET /v2/concepts/{concept_id}/languages': listConceptLanguagesRoute,
+  'POST /v2/concepts/{concept_id}/languages': addConceptLanguagesRoute,
+  'GET /v2/concepts/{concept_id}/relations': listConceptRelationsRoute,
+  'POST /v2/concepts/{concept_id}/relations': createConceptRelationsRoute,
+  'DELETE /v2/concepts/{concept_id}/relations': deleteConceptRelationsRoute,
   'POST /v2/workflows': createWorkflowsRoute,
   'GET /v2/workflows': listWorkflowsRoute,
   'GET /v2/workflows/{workflow_id}': getWorkflowRoute,

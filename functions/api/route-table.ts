@@ -15,6 +15,17 @@ export const ROUTE_KEYS = [
   'GET /v2/inputs/{input_id}',
   'DELETE /v2/inputs/{input_id}',
   'GET /v2/inputs/{input_id}/annotations',
+  'PATCH /v2/inputs',
+  'POST /v2/concepts',
+  'GET /v2/concepts',
+  'PATCH /v2/concepts',
+  'POST /v2/concepts/searches',
+  'GET /v2/concepts/{concept_id}',
+  'GET /v2/concepts/{concept_id}/languages',
+  'POST /v2/concepts/{concept_id}/languages',
+  'GET /v2/concepts/{concept_id}/relations',
+  'POST /v2/concepts/{concept_id}/relations',
+  'DELETE /v2/concepts/{concept_id}/relations',
   'POST /v2/workflows',
   'GET /v2/workflows',
   'GET /v2/workflows/{workflow_id}',
@@ -44,7 +55,7 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
     const matches = routeSegments.every((segment, index) => {
       const actual = pathSegments[index] ?? '';
       if (segment.startsWith('{') && segment.endsWith('}')) {
-        pathParameters[segment.slice(1, -1)] = decodeURIComponent(actual);
+        pathParameters[segment.slice(1, -1)] = decodePathSegment(actual);
         return actual !== '';
       }
       return segment === actual;
@@ -54,4 +65,14 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
     }
   }
   return undefined;
+}
+
+// A malformed escape such as `%zz` is kept as it was sent, so that the route answers
+// "not found" for that id instead of failing the request.
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

@@ -6,7 +6,8 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/l
 import { documentClient } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
 import { config } from '#commons/config.ts';
-import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
+import { InvalidInputError, NotFoundError, PerceptError, StatusCode } from '#commons/errors.ts';
+import { logger } from '#commons/logger.ts';
 import { INPUT_SK_PREFIX, appPk, inputSk } from '#commons/storage/keys.ts';
 import { queryByPrefix } from '#commons/storage/query.ts';
 
@@ -19,6 +20,21 @@ export interface StoredImage {
   format?: string;
 }
 
+/** A concept an input is labelled with: `value` 1 marks a positive example, 0 a negative one. */
+export interface InputConcept {
+  id: string;
+  /** The concept's name when the label was written; a later rename does not change it. */
+  name: string;
+  value: 0 | 1;
+}
+
+export interface GeoPoint {
+  /** Degrees, -180 to 180. */
+  longitude: number;
+  /** Degrees, -90 to 90. */
+  latitude: number;
+}
+
 export interface InputRecord {
   app_id: string;
   id: string;
@@ -26,6 +42,10 @@ export interface InputRecord {
   modified_at: string;
   image: StoredImage;
   metadata?: Record<string, unknown>;
+  concepts?: InputConcept[];
+  geo?: { geo_point: GeoPoint };
+  /** Counts the label and metadata updates; `updateInputData` writes only over the version it read. */
+  version?: number;
   status: Status;
   /** `api` for `POST /v2/inputs`, `bucket` for an object uploaded straight to S3. */
   source: 'api' | 'bucket';
@@ -147,6 +167,82 @@ export async function setInputStatus(
     }
     throw error;
   }
+}
+
+/** The parts of an input that `PATCH /v2/inputs` changes. */
+export interface InputData {
+  concepts?: InputConcept[];
+  metadata?: Record<string, unknown>;
+  geo?: { geo_point: GeoPoint };
+}
+
+// Each failed attempt means that another writer changed the input in between. With N
+// concurrent writers, N attempts are enough, and the margin covers writers that join later.
+const MAX_UPDATE_ATTEMPTS = 50;
+
+/**
+ * Replaces an input's concepts, metadata and geo point with what `change` computes from the
+ * stored input. The write is conditional on the version read, and a conflicting write by
+ * another request makes it read again and recompute, so no concurrent update overwrites
+ * another's change. Throws `INPUT_NOT_FOUND` for an unknown input and `INPUT_UPDATE_CONFLICT`
+ * after 50 conflicts in a row.
+ */
+export async function updateInputData(
+  appId: string,
+  inputId: string,
+  change: (input: InputRecord) => InputData,
+): Promise<InputRecord> {
+  for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt += 1) {
+    const input = await getInput(appId, inputId);
+    const data = change(input);
+    const version = input.version ?? 0;
+
+    const names: Record<string, string> = { '#version': 'version', '#modified': 'modified_at' };
+    const values: Record<string, unknown> = { ':next': version + 1, ':now': new Date().toISOString() };
+    const assignments = ['#version = :next', '#modified = :now'];
+    const removals: string[] = [];
+    for (const field of ['concepts', 'metadata', 'geo'] as const) {
+      names[`#${field}`] = field;
+      if (data[field] === undefined) {
+        removals.push(`#${field}`);
+      } else {
+        values[`:${field}`] = data[field];
+        assignments.push(`#${field} = :${field}`);
+      }
+    }
+    // Inputs written before versions existed have no version attribute: they count as 0.
+    let condition = 'attribute_exists(pk) AND #version = :version';
+    if (version === 0) {
+      condition = 'attribute_exists(pk) AND (attribute_not_exists(#version) OR #version = :version)';
+    }
+    values[':version'] = version;
+
+    try {
+      const { Attributes } = await documentClient().send(
+        new UpdateCommand({
+          TableName: config.tableName,
+          Key: { pk: appPk(appId), sk: inputSk(inputId) },
+          UpdateExpression: `SET ${assignments.join(', ')}${removals.length > 0 ? ` REMOVE ${removals.join(', ')}` : ''}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return stripKeys(Attributes ?? {});
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) {
+        throw error;
+      }
+      logger.info('input update conflict, retrying', { appId, inputId, attempt, version });
+      // Random backoff, so that writers that collided do not collide again in lockstep.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(10 * attempt, 200)));
+    }
+  }
+  throw new PerceptError(
+    `Input ${JSON.stringify(inputId)} was changed by other requests ${MAX_UPDATE_ATTEMPTS} times while this update was applied. Send the update again.`,
+    { code: 'INPUT_UPDATE_CONFLICT', statusCode: StatusCode.FAILURE, httpStatus: 409 },
+  );
 }
 
 export async function deleteInputRecord(appId: string, inputId: string): Promise<void> {

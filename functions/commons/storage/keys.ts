@@ -9,10 +9,14 @@
  * | app settings            | APP#<app_id>              | SETTINGS                           |
  * | model (app's own)       | APP#<app_id>              | MODEL#<model_id>                   |
  * | workflow                | APP#<app_id>              | WORKFLOW#<workflow_id>             |
+ * | concept                 | APP#<app_id>              | CONCEPT#<concept_id>               |
+ * | concept relation        | APP#<app_id>              | CONCEPTREL#<concept_id>#<relation> |
  * | API key (hashed)        | APIKEY#<sha256 of key>    | APIKEY                             |
  * | processed S3 object     | OBJECT#<bucket>/<key>     | VERSION#<version id or etag>       |
  *
- * Ids must not contain `#`, which the validators in `ids.ts` enforce.
+ * Ids must not contain `#`, which the validators in `ids.ts` enforce. Concept ids are the
+ * exception: they may hold any Unicode text, so `conceptKeyPart` escapes `%` and `#` before a
+ * concept id goes into a sort key. A relation is stored twice, once under each of its concepts.
  */
 
 export const appPk = (appId: string): string => `APP#${appId}`;
@@ -30,3 +34,14 @@ export const modelSk = (modelId: string): string => `MODEL#${modelId}`;
 export const MODEL_SK_PREFIX = 'MODEL#';
 export const workflowSk = (workflowId: string): string => `WORKFLOW#${workflowId}`;
 export const WORKFLOW_SK_PREFIX = 'WORKFLOW#';
+
+/**
+ * Escapes a concept id for use inside a sort key: `%` becomes `%25` and `#` becomes `%23`, so
+ * the key contains no `#` other than the separators, and `CONCEPT#a` never prefixes the keys of `a#b`.
+ */
+export const conceptKeyPart = (conceptId: string): string => conceptId.replaceAll('%', '%25').replaceAll('#', '%23');
+export const conceptSk = (conceptId: string): string => `CONCEPT#${conceptKeyPart(conceptId)}`;
+export const CONCEPT_SK_PREFIX = 'CONCEPT#';
+export const conceptRelationSk = (conceptId: string, relationId: string): string =>
+  `CONCEPTREL#${conceptKeyPart(conceptId)}#${relationId}`;
+export const conceptRelationSkPrefix = (conceptId: string): string => `CONCEPTREL#${conceptKeyPart(conceptId)}#`;
