@@ -29,6 +29,13 @@ import {
 import { getAppRoute, patchAppsRoute } from './routes/apps.ts';
 import { createModelRoute, deleteModelRoute, getModelRoute, listModelsRoute, predictRoute } from './routes/models.ts';
 import {
+  createModelVersionRoute,
+  deleteModelVersionRoute,
+  getModelVersionMetricsRoute,
+  getModelVersionRoute,
+  listModelVersionsRoute,
+} from './routes/model-versions.ts';
+import {
   createWorkflowsRoute,
   deleteWorkflowRoute,
   getWorkflowRoute,
@@ -45,6 +52,11 @@ const ACTIONS: Record<RouteKey, RouteAction> = {
   'DELETE /v2/models/{model_id}': deleteModelRoute,
   'POST /v2/models/{model_id}/outputs': predictRoute,
   'POST /v2/models/{model_id}/versions/{version_id}/outputs': predictRoute,
+  'POST /v2/models/{model_id}/versions': createModelVersionRoute,
+  'GET /v2/models/{model_id}/versions': listModelVersionsRoute,
+  'GET /v2/models/{model_id}/versions/{version_id}': getModelVersionRoute,
+  'DELETE /v2/models/{model_id}/versions/{version_id}': deleteModelVersionRoute,
+  'GET /v2/models/{model_id}/versions/{version_id}/metrics': getModelVersionMetricsRoute,
   'POST /v2/inputs': createInputsRoute,
   'GET /v2/inputs': listInputsRoute,
   'GET /v2/inputs/{input_id}': getInputRoute,

@@ -4,6 +4,7 @@
  * that workflow nodes name for the compiler.
  */
 import type { Concept, ModelTypeId } from '#commons/clarifai/types.ts';
+import { EMBEDDING_CLASSIFIER_TYPE, prepareClassifierParams } from '#commons/classifier/model-type.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { type ClarifaiModel, toClarifaiModel } from '#commons/models/clarifai-model.ts';
 import { getModel, listModels, modelVersionId } from '#commons/models/index.ts';
@@ -57,7 +58,19 @@ function onnxType(typeId: ModelTypeId): AppModelType {
   };
 }
 
+// Runs as a node of kind concepts in the visual-classifier function, which loads the newest
+// trained version through `resolveRunnableModel`.
+const embeddingClassifierType: AppModelType = {
+  prepare: prepareClassifierParams,
+  resolve: (record) => ({
+    ...resolveOnnxModel(record.id, 'visual-classifier', record.version_id),
+    model_type_id: EMBEDDING_CLASSIFIER_TYPE,
+    params: record.params,
+  }),
+};
+
 const APP_MODEL_TYPES: Readonly<Record<string, AppModelType>> = {
+  [EMBEDDING_CLASSIFIER_TYPE]: embeddingClassifierType,
   ...Object.fromEntries(OPERATOR_TYPE_IDS.map((typeId) => [typeId, operatorType(typeId)])),
   ...Object.fromEntries(
     (Object.keys(ONNX_MODEL_TYPES) as ModelTypeId[]).map((typeId) => [typeId, onnxType(typeId)]),
@@ -255,7 +268,11 @@ export async function resolveWorkflowModels(
       throw new InvalidInputError('MODEL_NOT_FOUND', notFound.message, StatusCode.MODEL_DOES_NOT_EXIST);
     }
     const type = APP_MODEL_TYPES[record.model_type_id];
-    if (type === undefined || !(isOperatorTypeId(record.model_type_id) || isOnnxModelType(record.model_type_id))) {
+    const runnable =
+      isOperatorTypeId(record.model_type_id) ||
+      isOnnxModelType(record.model_type_id) ||
+      record.model_type_id === EMBEDDING_CLASSIFIER_TYPE;
+    if (type === undefined || !runnable) {
       throw new InvalidInputError(
         'INVALID_MODEL_TYPE',
         `Node "${node.id}": model ${modelId} has type ${record.model_type_id}, which this version of Percept cannot run.`,

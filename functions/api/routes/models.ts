@@ -3,6 +3,9 @@
  * the request. Built-in models come from the catalog; an app's own models (operators) are
  * stored in the table and run only inside workflows.
  */
+import { EMBEDDING_CLASSIFIER_TYPE } from '#commons/classifier/model-type.ts';
+import { resolveEmbedder } from '#commons/classifier/versions.ts';
+import { deleteModelVersion, listModelVersions } from '#commons/storage/model-versions.ts';
 import { randomUUID } from 'node:crypto';
 import type { OutputConfig } from '#commons/clarifai/types.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
@@ -38,6 +41,10 @@ export async function getModelRoute(request: ApiRequest): Promise<unknown> {
 export async function createModelRoute(request: ApiRequest): Promise<unknown> {
   const prepared = prepareNewModel(request.appId, request.body);
   const record = isOnnxModelType(prepared.model_type_id) ? await attachOnnxModel(prepared, request.body) : prepared;
+  if (record.model_type_id === EMBEDDING_CLASSIFIER_TYPE) {
+    // Rejects an embedding model id that is neither built in nor a visual-embedder of the app.
+    await resolveEmbedder(request.appId, record);
+  }
   await createModel(record);
   logger.info('model created', { appId: request.appId, modelId: record.id, modelTypeId: record.model_type_id });
   return { status: okStatus(request.requestId), model: toClarifaiAppModel(record) };
@@ -63,13 +70,20 @@ export async function deleteModelRoute(request: ApiRequest): Promise<unknown> {
       StatusCode.MODEL_INVALID_ARGUMENT,
     );
   }
+  for (const version of await listModelVersions(request.appId, record.id)) {
+    await deleteModelVersion(request.appId, record.id, version.id);
+  }
   await deleteModelRecord(request.appId, record.id);
   logger.info('model deleted', { appId: request.appId, modelId: record.id });
   return { status: okStatus(request.requestId) };
 }
 
 export async function predictRoute(request: ApiRequest): Promise<unknown> {
-  const runnable = await resolveRunnableModel(request.appId, request.pathParameters.model_id ?? '');
+  const runnable = await resolveRunnableModel(
+    request.appId,
+    request.pathParameters.model_id ?? '',
+    request.pathParameters.version_id,
+  );
   const { manifest, versionId } = runnable;
   const requestedVersion = request.pathParameters.version_id;
   if (requestedVersion !== undefined && requestedVersion !== versionId) {

@@ -12,6 +12,8 @@ import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '#commons/aws/clients.ts';
 import type { OutputConfig, OutputData } from '#commons/clarifai/types.ts';
+import { EMBEDDING_CLASSIFIER_TYPE } from '#commons/classifier/model-type.ts';
+import { resolveClassifierModel } from '#commons/classifier/versions.ts';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import type { ModelManifest } from '#commons/models/manifest.ts';
@@ -25,7 +27,7 @@ export interface AppOnnxModel {
   sha256: string;
 }
 
-/** A model that can run on images: built-in, or an app's own ONNX model. */
+/** A model that can run on images: built-in, an app's own ONNX model, or an embedding classifier. */
 export interface RunnableModel {
   manifest: ModelManifest;
   versionId: string;
@@ -39,9 +41,10 @@ const LOCAL_MODEL_DIR = path.join(tmpdir(), 'percept-app-models');
 
 /**
  * Returns the model `modelId` of the app, ready to predict. Throws `MODEL_NOT_FOUND` for an
- * unknown id and `MODEL_NOT_PREDICTABLE` for an operator, which runs only in workflows.
+ * unknown id and `MODEL_NOT_PREDICTABLE` for an operator, which runs only in workflows. An
+ * embedding classifier predicts with version `versionId`, or else its newest trained version.
  */
-export async function resolveRunnableModel(appId: string, modelId: string): Promise<RunnableModel> {
+export async function resolveRunnableModel(appId: string, modelId: string, versionId?: string): Promise<RunnableModel> {
   if (listModels().some((manifest) => manifest.id === modelId)) {
     const manifest = getModel(modelId);
     return {
@@ -54,6 +57,9 @@ export async function resolveRunnableModel(appId: string, modelId: string): Prom
   const record = await findModel(appId, modelId);
   if (record === undefined) {
     getModel(modelId); // throws MODEL_NOT_FOUND, listing the built-in models
+  }
+  if (record?.model_type_id === EMBEDDING_CLASSIFIER_TYPE) {
+    return resolveClassifierModel(appId, record, versionId);
   }
   const onnx = record?.onnx;
   if (record === undefined || onnx === undefined) {

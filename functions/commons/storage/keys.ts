@@ -8,6 +8,7 @@
  * | annotation              | APP#<app_id>              | ANNOTATION#<input_id>#<annotation> |
  * | app settings            | APP#<app_id>              | SETTINGS                           |
  * | model (app's own)       | APP#<app_id>              | MODEL#<model_id>                   |
+ * | trained model version   | APP#<app_id>              | MODELVERSION#<model_id>#<version>  |
  * | workflow                | APP#<app_id>              | WORKFLOW#<workflow_id>             |
  * | concept                 | APP#<app_id>              | CONCEPT#<concept_id>               |
  * | concept relation        | APP#<app_id>              | CONCEPTREL#<concept_id>#<relation> |
@@ -45,3 +46,6 @@ export const CONCEPT_SK_PREFIX = 'CONCEPT#';
 export const conceptRelationSk = (conceptId: string, relationId: string): string =>
   `CONCEPTREL#${conceptKeyPart(conceptId)}#${relationId}`;
 export const conceptRelationSkPrefix = (conceptId: string): string => `CONCEPTREL#${conceptKeyPart(conceptId)}#`;
+/** Not under `MODEL#`, so that listing an app's models does not return their versions. */
+export const modelVersionSk = (modelId: string, versionId: string): string => `MODELVERSION#${modelId}#${versionId}`;
+export const modelVersionSkPrefix = (modelId: string): string => `MODELVERSION#${modelId}#`;

@@ -1,0 +1,88 @@
+/**
+ * The `embedding-classifier` model type: concepts scored by linear models trained on the
+ * vectors of an embedding model. Its parameters are the concepts and
+ * `model_metadata.embedding_model_id`.
+ */
+import type { Status } from '#commons/clarifai/types.ts';
+import { InvalidInputError, StatusCode } from '#commons/errors.ts';
+import { listModels } from '#commons/models/index.ts';
+import type { RawModelParams } from '#commons/workflows/node-data.ts';
+
+export const EMBEDDING_CLASSIFIER_TYPE = 'embedding-classifier';
+export const DEFAULT_EMBEDDING_MODEL_ID = 'general-image-embedding';
+
+/**
+ * Clarifai's model version status codes (the StatusCode list of Clarifai's API: 21100 MODEL_TRAINED,
+ * 21101 MODEL_TRAINING, 21103 MODEL_QUEUED_FOR_TRAINING, 21106 MODEL_TRAINING_FAILED,
+ * 21110 MODEL_TRAINING_NO_DATA, 21111 MODEL_TRAINING_NO_POSITIVES).
+ */
+export const TrainingStatusCode = {
+  MODEL_TRAINED: 21100,
+  MODEL_TRAINING: 21101,
+  MODEL_QUEUED_FOR_TRAINING: 21103,
+  MODEL_TRAINING_FAILED: 21106,
+  MODEL_TRAINING_NO_DATA: 21110,
+  MODEL_TRAINING_NO_POSITIVES: 21111,
+} as const;
+
+export type TrainingFailureCode = 'MODEL_TRAINING_FAILED' | 'MODEL_TRAINING_NO_DATA' | 'MODEL_TRAINING_NO_POSITIVES';
+
+export const TrainingStatus = {
+  queued: (): Status => ({ code: TrainingStatusCode.MODEL_QUEUED_FOR_TRAINING, description: 'Model queued for training' }),
+  training: (): Status => ({ code: TrainingStatusCode.MODEL_TRAINING, description: 'Model is currently training' }),
+  trained: (): Status => ({ code: TrainingStatusCode.MODEL_TRAINED, description: 'Model is trained and ready' }),
+  failed: (errorCode: TrainingFailureCode, details: string): Status => ({
+    code: TrainingStatusCode[errorCode],
+    description: 'Model training failed',
+    details,
+    error_code: errorCode,
+  }),
+};
+
+/** Returns the embedding model id of a classifier's parameters, or the default. */
+export function embeddingModelIdOf(params: RawModelParams): string {
+  const id = params.model_metadata.embedding_model_id;
+  return typeof id === 'string' ? id : DEFAULT_EMBEDDING_MODEL_ID;
+}
+
+/**
+ * Checks the parameters of a new embedding classifier and fills in the default embedding
+ * model. A built-in embedding model must be a `visual-embedder`. An id that is not built in
+ * is taken to be one of the app's own models and checked when a version is trained, because
+ * this check runs without access to the table.
+ */
+export function prepareClassifierParams(params: RawModelParams): RawModelParams {
+  if (params.concepts.length === 0) {
+    throw new InvalidInputError(
+      'INVALID_MODEL_PARAMETER',
+      'An embedding-classifier needs at least one concept. Send them in model.output_info.data.concepts, e.g. [{"id": "cat"}].',
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  const id = params.model_metadata.embedding_model_id ?? DEFAULT_EMBEDDING_MODEL_ID;
+  if (typeof id !== 'string' || id === '') {
+    throw new InvalidInputError(
+      'INVALID_MODEL_PARAMETER',
+      `model.output_info.output_config.model_metadata.embedding_model_id must be a model id, got ${JSON.stringify(id)}.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  const builtin = listModels().find((manifest) => manifest.id === id);
+  if (builtin !== undefined && builtin.model_type_id !== 'visual-embedder') {
+    throw invalidEmbeddingModel(id, builtin.model_type_id);
+  }
+  // An app model id is checked asynchronously by POST /v2/models (`resolveEmbedder`).
+  const concepts = params.concepts.map((concept) => ({ ...concept, name: concept.name ?? concept.id }));
+  return { concepts, model_metadata: { ...params.model_metadata, embedding_model_id: id } };
+}
+
+export function invalidEmbeddingModel(modelId: string, modelTypeId: string): InvalidInputError {
+  const embedders = listModels()
+    .filter((manifest) => manifest.model_type_id === 'visual-embedder')
+    .map((manifest) => manifest.id);
+  return new InvalidInputError(
+    'INVALID_EMBEDDING_MODEL',
+    `Model ${JSON.stringify(modelId)} is a ${modelTypeId}, not a visual-embedder, so it cannot feed an embedding-classifier. Use a visual-embedder such as ${embedders.join(', ')}.`,
+    StatusCode.MODEL_INVALID_ARGUMENT,
+  );
+}

@@ -1,0 +1,72 @@
+/**
+ * Trained versions of an app's embedding classifiers: one item per version with its status,
+ * concept scorers and training counts. By estimate, 120-d weights for a few dozen concepts
+ * take a few tens of KB, well below DynamoDB's 400 KB item limit.
+ */
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { documentClient } from '#commons/aws/clients.ts';
+import type { Status } from '#commons/clarifai/types.ts';
+import type { ClassifierMetrics } from '#commons/classifier/metrics.ts';
+import type { ConceptScorer } from '#commons/classifier/train.ts';
+import { config } from '#commons/config.ts';
+import { NotFoundError, StatusCode } from '#commons/errors.ts';
+import { appPk, modelVersionSk, modelVersionSkPrefix } from '#commons/storage/keys.ts';
+import { queryByPrefix } from '#commons/storage/query.ts';
+
+export interface ModelVersionRecord {
+  app_id: string;
+  model_id: string;
+  id: string;
+  status: Status;
+  /** Model and version of the embedder whose vectors the scorers take. */
+  embedding_model: { id: string; version_id: string };
+  concepts: Array<{ id: string; name: string }>;
+  /** One scorer per concept, in the order of `concepts`. Empty until the version is trained. */
+  scorers: ConceptScorer[];
+  /** Labelled inputs used, and how many of their embeddings were computed because no annotation had them. */
+  counts: { inputs: number; computed_embeddings: number };
+  metrics?: ClassifierMetrics;
+  created_at: string;
+  modified_at: string;
+}
+
+export async function putModelVersion(record: ModelVersionRecord): Promise<void> {
+  await documentClient().send(
+    new PutCommand({
+      TableName: config.tableName,
+      Item: { pk: appPk(record.app_id), sk: modelVersionSk(record.model_id, record.id), ...record },
+    }),
+  );
+}
+
+/** Returns the version or throws `MODEL_VERSION_NOT_FOUND`. */
+export async function getModelVersion(appId: string, modelId: string, versionId: string): Promise<ModelVersionRecord> {
+  const { Item } = await documentClient().send(
+    new GetCommand({ TableName: config.tableName, Key: { pk: appPk(appId), sk: modelVersionSk(modelId, versionId) } }),
+  );
+  if (Item === undefined) {
+    throw new NotFoundError(
+      'MODEL_VERSION_NOT_FOUND',
+      `Model ${JSON.stringify(modelId)} has no version ${JSON.stringify(versionId)}. List its versions with GET /v2/models/${modelId}/versions.`,
+      StatusCode.MODEL_DOES_NOT_EXIST,
+    );
+  }
+  return stripKeys(Item);
+}
+
+/** Lists a model's versions, newest first. */
+export async function listModelVersions(appId: string, modelId: string): Promise<ModelVersionRecord[]> {
+  const items = await queryByPrefix(appPk(appId), modelVersionSkPrefix(modelId));
+  return items.map(stripKeys).sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+}
+
+export async function deleteModelVersion(appId: string, modelId: string, versionId: string): Promise<void> {
+  await documentClient().send(
+    new DeleteCommand({ TableName: config.tableName, Key: { pk: appPk(appId), sk: modelVersionSk(modelId, versionId) } }),
+  );
+}
+
+function stripKeys(item: Record<string, unknown>): ModelVersionRecord {
+  const { pk: _pk, sk: _sk, ...record } = item;
+  return record as unknown as ModelVersionRecord;
+}
