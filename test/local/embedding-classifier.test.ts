@@ -121,6 +121,43 @@ describe('embedding classifier', () => {
     expect(evaluation.summary.macro_avg_roc_auc).toBeGreaterThanOrEqual(0.75);
     expect(evaluation.confusion_matrix.labels).toEqual(CONCEPTS);
     expect(evaluation.confusion_matrix.matrix.flat().reduce((sum: number, count: number) => sum + count, 0)).toBe(12);
+    for (const calibrated of [read.body.model_version.metrics.calibrated_thresholds, evaluation.calibrated_thresholds]) {
+      expect(calibrated.map((row: any) => row.concept.id)).toEqual(CONCEPTS);
+      for (const row of calibrated) {
+        expect(row.method).toBe('best_f1');
+        expect(row.threshold).toBeGreaterThan(0);
+        expect(row.threshold).toBeLessThan(1);
+        expect(row.precision).toBeGreaterThan(0);
+        expect(row.recall).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('calibrates for a target precision', async () => {
+    await createClassifier('photos-precise', CONCEPTS);
+
+    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/photos-precise/versions', { target_precision: 0.9 });
+
+    expect(httpStatus, JSON.stringify(body)).toBe(200);
+    const version = body.model.model_version;
+    expect(version.train_info.target_precision).toBe(0.9);
+    const calibrated = version.metrics.calibrated_thresholds;
+    expect(calibrated.map((row: any) => row.concept.id)).toEqual(CONCEPTS);
+    for (const row of calibrated) {
+      expect(row.target_precision).toBe(0.9);
+      // A threshold that reaches the target has that precision; else it is the best-F1 fallback.
+      expect(row.method === 'best_f1' || row.precision >= 0.9).toBe(true);
+      expect(row.threshold).toBeGreaterThan(0);
+      expect(row.threshold).toBeLessThan(1);
+    }
+  });
+
+  it('rejects a target precision above 1', async () => {
+    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/photos-precise/versions', { target_precision: 90 });
+
+    expect(httpStatus).toBe(400);
+    expect(body.status.error_code).toBe('INVALID_TARGET_PRECISION');
+    expect(body.status.details).toContain('target_precision must be a number above 0 and at most 1, got 90.');
   });
 
   for (const concept of CONCEPTS) {
@@ -177,6 +214,66 @@ describe('embedding classifier', () => {
     expect(output.data.concepts[0].id).toBe('coffee');
   });
 
+  it('thresholds with calibrated thresholds', async () => {
+    const thresholder = await callApi(stack, 'POST', '/v2/models', {
+      model: {
+        id: 'photos-calibrated',
+        model_type_id: 'concept-thresholder',
+        output_info: { output_config: { model_metadata: { calibrated_from: { model_id: 'photos' } } } },
+      },
+    });
+    expect(thresholder.httpStatus, JSON.stringify(thresholder.body)).toBe(200);
+    const workflow = await callApi(stack, 'POST', '/v2/workflows', {
+      workflows: [
+        {
+          id: 'photo-calibrated',
+          nodes: [
+            { id: 'classify', model: { id: 'photos' } },
+            { id: 'keep', model: { id: 'photos-calibrated' }, node_inputs: [{ node_id: 'classify' }] },
+          ],
+        },
+      ],
+    });
+    expect(workflow.httpStatus, JSON.stringify(workflow.body)).toBe(200);
+
+    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/workflows/photo-calibrated/results', {
+      inputs: [{ id: 'unseen', data: { image: { base64: unseen.coffee } } }],
+    });
+    const versions = await callApi(stack, 'GET', '/v2/models/photos/versions');
+
+    expect(httpStatus, JSON.stringify(body)).toBe(200);
+    const outputs = body.results[0].outputs;
+    const scored = outputs.find((output: any) => output.model.id === 'photos').data.concepts;
+    const kept = outputs.find((output: any) => output.model.id === 'photos-calibrated').data.concepts ?? [];
+    // Both nodes use the newest trained version of photos.
+    const newest = versions.body.model_versions.find((version: any) => version.status.code === 21100);
+    const thresholds = new Map(newest.metrics.calibrated_thresholds.map((row: any) => [row.concept.id, row.threshold]));
+    const expected = scored.filter((concept: any) => concept.value >= (thresholds.get(concept.id) as number));
+    expect(kept.map((concept: any) => concept.id)).toEqual(expected.map((concept: any) => concept.id));
+    expect(kept.map((concept: any) => concept.id)).toContain('coffee');
+    expect(kept.length).toBeLessThan(scored.length);
+  });
+
+  it('fails training above the input limit', async () => {
+    await createClassifier('limited', CONCEPTS);
+    process.env.TRAINING_MAX_INPUTS = '5';
+
+    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/limited/versions', {}).finally(() => {
+      delete process.env.TRAINING_MAX_INPUTS;
+    });
+
+    expect(httpStatus).toBe(200);
+    const version = body.model.model_version;
+    expect(version.status.code).toBe(21106);
+    expect(version.status.error_code).toBe('MODEL_TRAINING_FAILED');
+    expect(version.status.details).toContain(
+      'Model limited has 12 labelled inputs, more than the 5 that one training request takes, because training runs inside the 30 s API request.',
+    );
+    expect(version.status.details).toContain('raise TRAINING_MAX_INPUTS');
+    expect(version.total_input_count).toBe(12);
+    expect(version.train_info.scorers).toEqual([]);
+  });
+
   it('fails training without positives', async () => {
     await createClassifier('with-giraffe', ['cat', 'giraffe']);
 
@@ -211,6 +308,38 @@ describe('embedding classifier', () => {
       ['lone', 'centroid'],
       ['cat', 'logistic'],
     ]);
+  });
+
+  it('fails thresholding without calibration', async () => {
+    // Version of `few` has no cross-validation metrics, because `lone` has one positive example.
+    const thresholder = await callApi(stack, 'POST', '/v2/models', {
+      model: {
+        id: 'few-calibrated',
+        model_type_id: 'concept-thresholder',
+        output_info: { output_config: { model_metadata: { calibrated_from: { model_id: 'few' } } } },
+      },
+    });
+    expect(thresholder.httpStatus, JSON.stringify(thresholder.body)).toBe(200);
+    await callApi(stack, 'POST', '/v2/workflows', {
+      workflows: [
+        {
+          id: 'few-calibrated',
+          nodes: [
+            { id: 'classify', model: { id: 'few' } },
+            { id: 'keep', model: { id: 'few-calibrated' }, node_inputs: [{ node_id: 'classify' }] },
+          ],
+        },
+      ],
+    });
+
+    const { body } = await callApi(stack, 'POST', '/v2/workflows/few-calibrated/results', {
+      inputs: [{ id: 'unseen', data: { image: { base64: unseen.cat } } }],
+    });
+
+    const status = body.results[0].status;
+    expect(status.error_code).toBe('MODEL_NOT_CALIBRATED');
+    expect(status.details).toMatch(/Version [0-9a-f]{32} of model few has no calibrated thresholds/);
+    expect(status.details).toContain('train a new version with POST /v2/models/few/versions.');
   });
 
   it('deletes a version', async () => {

@@ -1,9 +1,12 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Concept, Region } from '#commons/clarifai/types.ts';
+import type { CalibratedThreshold } from '#commons/classifier/calibration.ts';
+import { TrainingStatus } from '#commons/classifier/status.ts';
+import { type ModelVersionRecord, putModelVersion } from '#commons/storage/model-versions.ts';
 import type { NodeOutput } from '#commons/workflows/node-data.ts';
 import { conceptThresholder } from '../../functions/operators/concept-thresholder/operator.ts';
 import { regionThresholder } from '../../functions/operators/region-thresholder/operator.ts';
-import { PAGE_LINES, cropFixture, modelOutput, nodeEvent, readFixture, runOperator } from './helpers.ts';
+import { type LocalServices, PAGE_LINES, cropFixture, modelOutput, nodeEvent, readFixture, runOperator, startServices } from './helpers.ts';
 
 let upright: NodeOutput;
 let handwriting: NodeOutput;
@@ -152,6 +155,166 @@ describe('concept-thresholder', () => {
       expect.objectContaining({
         code: 'INVALID_MODEL_PARAMETER',
         message: 'Invalid concept-thresholder parameter output_info.data.concepts[1].id: got "text". List each concept once.',
+      }),
+    );
+  });
+});
+
+describe('concept-thresholder calibrated_from', () => {
+  let services: LocalServices;
+
+  // A trained version of model `orientation-check` whose calibrated thresholds are `thresholds`.
+  function version(id: string, createdAt: string, thresholds?: Array<[string, number]>): ModelVersionRecord {
+    const calibrated: CalibratedThreshold[] | undefined = thresholds?.map(([conceptId, threshold]) => ({
+      concept_id: conceptId,
+      threshold,
+      precision: 1,
+      recall: 1,
+      method: 'best_f1',
+    }));
+    return {
+      app_id: 'main',
+      model_id: 'orientation-check',
+      id,
+      status: TrainingStatus.trained(),
+      embedding_model: { id: 'general-image-embedding', version_id: 'e1' },
+      concepts: [],
+      scorers: [],
+      counts: { inputs: 0, computed_embeddings: 0 },
+      ...(calibrated === undefined
+        ? {}
+        : {
+            metrics: {
+              folds: 2,
+              per_concept: [],
+              macro: { precision: 1, recall: 1, f1: 1 },
+              top1_accuracy: 1,
+              confusion_matrix: { labels: [], matrix: [] },
+              calibrated_thresholds: calibrated,
+            },
+          }),
+      created_at: createdAt,
+      modified_at: createdAt,
+    };
+  }
+
+  beforeAll(async () => {
+    services = await startServices({ table: true });
+    const upright0 = conceptValue(upright, 'rotation-0');
+    // The newest version keeps rotation-0 at exactly its value (>=) and no rotation-180;
+    // the older one keeps every concept.
+    await putModelVersion(version('older', '2026-01-01T00:00:00.000Z', [['rotation-0', 0], ['rotation-180', 0]]));
+    await putModelVersion(version('newer', '2026-01-02T00:00:00.000Z', [['rotation-0', upright0], ['rotation-180', 0.9999]]));
+    await putModelVersion({ ...version('uncalibrated', '2026-01-01T00:00:00.000Z'), model_id: 'no-metrics' });
+  });
+
+  afterAll(async () => {
+    await services?.stop();
+  });
+
+  it('uses the newest trained version', async () => {
+    const output = await runOperator(
+      conceptThresholder,
+      { model_metadata: { calibrated_from: { model_id: 'orientation-check' } } },
+      nodeEvent(conceptThresholder, { upstream: [upright] }),
+    );
+
+    expect(output.data.concepts?.map((concept) => concept.id)).toEqual(['rotation-0']);
+  });
+
+  it('uses a named version', async () => {
+    const output = await runOperator(
+      conceptThresholder,
+      { model_metadata: { calibrated_from: { model_id: 'orientation-check', version_id: 'older' } } },
+      nodeEvent(conceptThresholder, { upstream: [upright] }),
+    );
+
+    expect(output.data.concepts?.map((concept) => concept.id).sort()).toEqual(['rotation-0', 'rotation-180']);
+  });
+
+  it('fails without calibrated thresholds', async () => {
+    const running = runOperator(
+      conceptThresholder,
+      { model_metadata: { calibrated_from: { model_id: 'no-metrics' } } },
+      nodeEvent(conceptThresholder, { upstream: [upright] }),
+    );
+
+    await expect(running).rejects.toMatchObject({
+      code: 'MODEL_NOT_CALIBRATED',
+      httpStatus: 400,
+      message: expect.stringContaining('Version uncalibrated of model no-metrics has no calibrated thresholds'),
+    });
+  });
+
+  it('fails for an untrained model', async () => {
+    const running = runOperator(
+      conceptThresholder,
+      { model_metadata: { calibrated_from: { model_id: 'never-trained' } } },
+      nodeEvent(conceptThresholder, { upstream: [upright] }),
+    );
+
+    await expect(running).rejects.toMatchObject({
+      code: 'MODEL_NOT_TRAINED',
+      message: 'Model never-trained has no trained version. Train one with POST /v2/models/never-trained/versions.',
+    });
+  });
+
+  it.each([
+    [
+      { model_id: 7 },
+      'Invalid concept-thresholder parameter output_info.output_config.model_metadata.calibrated_from.model_id: got 7. ' +
+        'Set it to the id of a trained embedding-classifier model.',
+    ],
+    [
+      { model_id: 'photos', version_id: '' },
+      'Invalid concept-thresholder parameter output_info.output_config.model_metadata.calibrated_from.version_id: got "". ' +
+        "Set it to a version id of that model, or leave it out to use the model's newest trained version.",
+    ],
+    [
+      { model: 'photos' },
+      'Invalid concept-thresholder parameter output_info.output_config.model_metadata.calibrated_from: got {"model":"photos"}. ' +
+        'It has no field "model". Its fields are model_id and version_id.',
+    ],
+    [
+      'photos',
+      'Invalid concept-thresholder parameter output_info.output_config.model_metadata.calibrated_from: got "photos". ' +
+        'Send a JSON object: the embedding classifier whose calibrated thresholds to use, e.g. {"model_id": "photos"}.',
+    ],
+  ])('rejects calibrated_from %j', (calibratedFrom, message) => {
+    expect(() => conceptThresholder.validateParams({ concepts: [], model_metadata: { calibrated_from: calibratedFrom } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_MODEL_PARAMETER', message }),
+    );
+  });
+
+  it('rejects concepts with calibrated_from', () => {
+    expect(() =>
+      conceptThresholder.validateParams({
+        concepts: [{ id: 'cat', name: 'cat', value: 0.5 }],
+        model_metadata: { calibrated_from: { model_id: 'photos' } },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_MODEL_PARAMETER',
+        message: expect.stringContaining(
+          'Invalid concept-thresholder parameter output_info.data.concepts: got [{"id":"cat","name":"cat","value":0.5}]. ' +
+            'With output_info.output_config.model_metadata.calibrated_from the thresholds come from the classifier version',
+        ),
+      }),
+    );
+  });
+
+  it('rejects another comparison with calibrated_from', () => {
+    expect(() =>
+      conceptThresholder.validateParams({
+        concepts: [],
+        model_metadata: { calibrated_from: { model_id: 'photos' }, concept_threshold_type: 'GREATER_THAN' },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_MODEL_PARAMETER',
+        message:
+          'Invalid concept-thresholder parameter output_info.output_config.model_metadata.concept_threshold_type: got "GREATER_THAN". ' +
+          'Calibrated thresholds keep a concept whose value is greater than or equal to them, so use GREATER_THAN_OR_EQUAL (2) or leave it out.',
       }),
     );
   });

@@ -2,10 +2,11 @@
  * Model version routes of embedding classifiers: train a version from the app's labelled
  * inputs, list, read and delete versions, and read a version's cross-validation metrics.
  */
+import type { CalibratedThreshold } from '#commons/classifier/calibration.ts';
 import type { ClassifierMetrics } from '#commons/classifier/metrics.ts';
 import { EMBEDDING_CLASSIFIER_TYPE, TrainingStatusCode } from '#commons/classifier/model-type.ts';
 import { notAClassifier, trainModelVersion } from '#commons/classifier/versions.ts';
-import { NotFoundError, StatusCode } from '#commons/errors.ts';
+import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { type ApiRequest, parsePaging } from '#commons/http/api-event.ts';
 import { okStatus } from '#commons/http/responses.ts';
 import { logger } from '#commons/logger.ts';
@@ -21,16 +22,20 @@ import { toClarifaiAppModel } from '../model-store.ts';
 /**
  * Trains a version and returns the model with it. Training runs inside the request, so the
  * response carries the final status: trained, or failed with the Clarifai code and details.
+ * The optional body field `target_precision` (a Percept extension) is the precision that the
+ * version's calibrated thresholds aim for.
  */
 export async function createModelVersionRoute(request: ApiRequest): Promise<unknown> {
+  const targetPrecision = readTargetPrecision(request.body);
   const record = await classifierModel(request);
 
   // NOTE: training runs synchronously in the API handler, whose Lambda timeout is 30 s, as is
   // the longest an API Gateway HTTP API waits for an integration. Fitting 2,000 synthetic 120-d vectors with 3 concepts took 0.5 s,
   // plus 2.0 s for 5-fold cross-validation (5,000: 1.3 s + 4.5 s), on a 2-core AMD EPYC with
   // Node 24. Reading each input's annotation costs one DynamoDB query per input on top of
-  // that, which was not measured at this size. Larger sets need a training task off the API.
-  const version = await trainModelVersion(request.appId, record);
+  // that, which was not measured at this size. `maxTrainingInputs` caps the labelled inputs
+  // from these numbers. Larger sets need a training task off the API.
+  const version = await trainModelVersion(request.appId, record, targetPrecision);
   logger.info('model version created', { modelId: record.id, versionId: version.id, status: version.status.code });
   return {
     status: okStatus(request.requestId),
@@ -80,6 +85,22 @@ export async function getModelVersionMetricsRoute(request: ApiRequest): Promise<
   };
 }
 
+/** Reads the optional `target_precision` of the training request: a number above 0 and at most 1. */
+function readTargetPrecision(body: unknown): number | undefined {
+  const value = (body as { target_precision?: unknown } | null)?.target_precision;
+  if (value === undefined || value === null) {
+    return undefined;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 1) {
+    throw new InvalidInputError(
+      'INVALID_TARGET_PRECISION',
+      `target_precision must be a number above 0 and at most 1, got ${JSON.stringify(value)}. Send e.g. {"target_precision": 0.9}, or leave it out to calibrate each concept's threshold for the best F1.`,
+      StatusCode.BAD_REQUEST_FORMAT,
+    );
+  }
+  return value;
+}
+
 async function classifierModel(request: ApiRequest): Promise<ModelRecord> {
   const record = await getAppModel(request.appId, request.pathParameters.model_id ?? '');
   if (record.model_type_id !== EMBEDDING_CLASSIFIER_TYPE) {
@@ -88,8 +109,12 @@ async function classifierModel(request: ApiRequest): Promise<ModelRecord> {
   return record;
 }
 
-/** Returns a version in Clarifai's `model_version` shape, with the embedding model and counts. */
+/**
+ * Returns a version in Clarifai's `model_version` shape, with the embedding model, counts and,
+ * when the version has them, its calibrated thresholds in `metrics.calibrated_thresholds`.
+ */
 function toClarifaiVersion(version: ModelVersionRecord): Record<string, unknown> {
+  const calibrated = version.metrics?.calibrated_thresholds;
   return {
     id: version.id,
     created_at: version.created_at,
@@ -116,7 +141,20 @@ function toClarifaiVersion(version: ModelVersionRecord): Record<string, unknown>
         positive_count: scorer.positiveCount,
         negative_count: scorer.negativeCount,
       })),
+      ...(version.target_precision === undefined ? {} : { target_precision: version.target_precision }),
     },
+    ...(calibrated === undefined ? {} : { metrics: { calibrated_thresholds: calibrated.map(toClarifaiThreshold) } }),
+  };
+}
+
+function toClarifaiThreshold(threshold: CalibratedThreshold): Record<string, unknown> {
+  return {
+    concept: { id: threshold.concept_id },
+    threshold: threshold.threshold,
+    precision: threshold.precision,
+    recall: threshold.recall,
+    ...(threshold.target_precision === undefined ? {} : { target_precision: threshold.target_precision }),
+    method: threshold.method,
   };
 }
 
@@ -142,5 +180,8 @@ function toClarifaiMetrics(metrics: ClassifierMetrics): Record<string, unknown> 
       num_neg: concept.negatives,
     })),
     confusion_matrix: metrics.confusion_matrix,
+    ...(metrics.calibrated_thresholds === undefined
+      ? {}
+      : { calibrated_thresholds: metrics.calibrated_thresholds.map(toClarifaiThreshold) }),
   };
 }

@@ -1,8 +1,10 @@
 /**
  * Stratified k-fold cross-validation of the one-vs-rest scorers: per concept precision,
  * recall and F1 at a score of 0.5, ROC AUC, macro averages, top-1 accuracy and a confusion
- * matrix of the top-scored concept.
+ * matrix of the top-scored concept. The same out-of-fold scores calibrate each concept's
+ * decision threshold.
  */
+import { type CalibratedThreshold, type ScoredExample, calibrateThreshold } from '#commons/classifier/calibration.ts';
 import { type TrainOptions, type TrainingExample, scoreWith, trainScorers } from '#commons/classifier/train.ts';
 
 export interface ConceptMetrics {
@@ -24,6 +26,8 @@ export interface ClassifierMetrics {
   top1_accuracy: number;
   /** `matrix[i][j]` counts examples of concept `labels[i]` whose top-scored concept was `labels[j]`. */
   confusion_matrix: { labels: string[]; matrix: number[][] };
+  /** One threshold per concept, in the order of the concepts. Absent from versions trained before calibration existed. */
+  calibrated_thresholds?: CalibratedThreshold[];
 }
 
 export const DEFAULT_FOLDS = 5;
@@ -31,13 +35,15 @@ export const DEFAULT_FOLDS = 5;
 /**
  * Cross-validates with `min(folds, fewest positives of a concept)` folds. Returns undefined
  * when a concept has fewer than 2 positive examples, because no split can then hold one out
- * and still train on one.
+ * and still train on one. `targetPrecision` is the precision that the calibrated thresholds
+ * aim for (see `calibrateThreshold`).
  */
 export function crossValidate(
   conceptIds: readonly string[],
   examples: readonly TrainingExample[],
   folds = DEFAULT_FOLDS,
   options: TrainOptions = {},
+  targetPrecision?: number,
 ): ClassifierMetrics | undefined {
   const fewestPositives = Math.min(
     ...conceptIds.map((conceptId) => examples.filter((example) => example.positives.has(conceptId)).length),
@@ -59,7 +65,12 @@ export function crossValidate(
     });
   }
 
-  const perConcept = conceptIds.map((conceptId, conceptIndex) => conceptMetrics(conceptId, conceptIndex, examples, scores));
+  const scoredByConcept = conceptIds.map((conceptId, conceptIndex) => scoredOf(conceptId, conceptIndex, examples, scores));
+  const perConcept = conceptIds.map((conceptId, conceptIndex) => conceptMetrics(conceptId, scoredByConcept[conceptIndex] ?? []));
+  const calibrated = conceptIds.flatMap((conceptId, conceptIndex) => {
+    const threshold = calibrateThreshold(conceptId, scoredByConcept[conceptIndex] ?? [], targetPrecision);
+    return threshold === undefined ? [] : [threshold];
+  });
   const aucs = perConcept.flatMap((metrics) => (metrics.roc_auc === undefined ? [] : [metrics.roc_auc]));
   const average = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / Math.max(values.length, 1);
   const matrix = conceptIds.map(() => conceptIds.map(() => 0));
@@ -90,6 +101,7 @@ export function crossValidate(
     },
     top1_accuracy: singleLabelled === 0 ? 0 : correct / singleLabelled,
     confusion_matrix: { labels: [...conceptIds], matrix },
+    calibrated_thresholds: calibrated,
   };
 }
 
@@ -105,13 +117,14 @@ function stratifiedFolds(conceptIds: readonly string[], examples: readonly Train
   });
 }
 
-function conceptMetrics(
+// The held-out scores of one concept over its positive and negative examples (negatives as `trainScorers` defines them).
+function scoredOf(
   conceptId: string,
   conceptIndex: number,
   examples: readonly TrainingExample[],
   scores: readonly number[][],
-): ConceptMetrics {
-  const scored: Array<{ score: number; positive: boolean }> = [];
+): ScoredExample[] {
+  const scored: ScoredExample[] = [];
   examples.forEach((example, index) => {
     const score = scores[index]?.[conceptIndex];
     const positive = example.positives.has(conceptId);
@@ -120,7 +133,10 @@ function conceptMetrics(
       scored.push({ score, positive });
     }
   });
+  return scored;
+}
 
+function conceptMetrics(conceptId: string, scored: readonly ScoredExample[]): ConceptMetrics {
   const truePositives = scored.filter((item) => item.positive && item.score >= 0.5).length;
   const falsePositives = scored.filter((item) => !item.positive && item.score >= 0.5).length;
   const positives = scored.filter((item) => item.positive).length;

@@ -6,10 +6,12 @@
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
+import type { CalibratedThreshold } from '#commons/classifier/calibration.ts';
 import type { ClassifierMetrics } from '#commons/classifier/metrics.ts';
+import { TrainingStatusCode } from '#commons/classifier/status.ts';
 import type { ConceptScorer } from '#commons/classifier/train.ts';
 import { config } from '#commons/config.ts';
-import { NotFoundError, StatusCode } from '#commons/errors.ts';
+import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { appPk, modelVersionSk, modelVersionSkPrefix } from '#commons/storage/keys.ts';
 import { queryByPrefix } from '#commons/storage/query.ts';
 
@@ -26,6 +28,8 @@ export interface ModelVersionRecord {
   /** Labelled inputs used, and how many of their embeddings were computed because no annotation had them. */
   counts: { inputs: number; computed_embeddings: number };
   metrics?: ClassifierMetrics;
+  /** Precision requested for the calibrated thresholds (`target_precision` of the training request). */
+  target_precision?: number;
   created_at: string;
   modified_at: string;
 }
@@ -64,6 +68,58 @@ export async function deleteModelVersion(appId: string, modelId: string, version
   await documentClient().send(
     new DeleteCommand({ TableName: config.tableName, Key: { pk: appPk(appId), sk: modelVersionSk(modelId, versionId) } }),
   );
+}
+
+/**
+ * Returns the trained version to predict with: `versionId` when given, else the newest
+ * trained one. Throws `MODEL_VERSION_NOT_FOUND` for an unknown version and
+ * `MODEL_NOT_TRAINED` when the version is not trained or there is none.
+ */
+export async function trainedVersion(appId: string, modelId: string, versionId?: string): Promise<ModelVersionRecord> {
+  if (versionId !== undefined) {
+    const version = await getModelVersion(appId, modelId, versionId);
+    if (version.status.code !== TrainingStatusCode.MODEL_TRAINED) {
+      throw new InvalidInputError(
+        'MODEL_NOT_TRAINED',
+        `Version ${versionId} of model ${modelId} has status ${version.status.code} (${version.status.description}), so it cannot predict. Use a trained version, or omit the version to use the newest trained one.`,
+        StatusCode.MODEL_INVALID_ARGUMENT,
+      );
+    }
+    return version;
+  }
+  const newest = (await listModelVersions(appId, modelId)).find(
+    (version) => version.status.code === TrainingStatusCode.MODEL_TRAINED,
+  );
+  if (newest === undefined) {
+    throw new InvalidInputError(
+      'MODEL_NOT_TRAINED',
+      `Model ${modelId} has no trained version. Train one with POST /v2/models/${modelId}/versions.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  return newest;
+}
+
+/**
+ * Returns the calibrated thresholds of a trained version (the newest trained one when
+ * `versionId` is undefined), with the id of that version. Throws as `trainedVersion` does,
+ * and `MODEL_NOT_CALIBRATED` when the version has no calibrated thresholds.
+ */
+export async function calibratedThresholdsOf(
+  appId: string,
+  modelId: string,
+  versionId?: string,
+): Promise<{ versionId: string; thresholds: CalibratedThreshold[] }> {
+  const version = await trainedVersion(appId, modelId, versionId);
+  const thresholds = version.metrics?.calibrated_thresholds ?? [];
+  if (thresholds.length === 0) {
+    throw new InvalidInputError(
+      'MODEL_NOT_CALIBRATED',
+      `Version ${version.id} of model ${modelId} has no calibrated thresholds, because it has no cross-validation metrics (a concept had fewer than 2 positive examples) or was trained before calibration existed. Label at least 2 inputs with value 1 for each concept and train a new version with POST /v2/models/${modelId}/versions.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  return { versionId: version.id, thresholds };
 }
 
 function stripKeys(item: Record<string, unknown>): ModelVersionRecord {
