@@ -32,6 +32,7 @@ import { crossValidate } from '#commons/classifier/metrics.ts';
 import { type TrainingExample, l2Normalize, scoreWith, trainScorers } from '#commons/classifier/train.ts';
 import { decodeImage } from '#commons/image/decode.ts';
 import { predict } from '#commons/models/index.ts';
+import { median, positiveIntegerFromEnv } from './stats.ts';
 
 const IMAGES_DIR = 'test/fixtures/images';
 const PHOTOS = ['astronaut.jpg', 'camera.jpg', 'chelsea.jpg', 'coffee.jpg', 'page.png', 'rocket.jpg', 'text.png'];
@@ -50,24 +51,6 @@ const SYNTHETIC_SIZES = [
   { perConcept: 50, trainRuns: 7, crossValidateRuns: 5 },
   { perConcept: 1000, trainRuns: 3, crossValidateRuns: 1 },
 ];
-
-function positiveIntegerFromEnv(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') {
-    return fallback;
-  }
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(text)}.`);
-  }
-  return value;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 /** Mulberry32: a small seeded generator of uniform numbers in [0, 1). */
 function seededRandom(seed: number): () => number {

@@ -16,16 +16,11 @@ import { decodeImage } from '#commons/image/decode.ts';
 import { ensureModelsBuilt } from '#commons/models/build.ts';
 import { getModel, listModels, preprocess, runSession } from '#commons/models/index.ts';
 import { startLocalStack } from '../local/stack.ts';
+import { median } from './stats.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? '30');
 const WARMUP_RUNS = 3;
 const PHOTOS = ['page.png', 'text.png', 'rocket.jpg', 'chelsea.jpg'];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 async function timeMedian(action: () => Promise<unknown>): Promise<number> {
   for (let run = 0; run < WARMUP_RUNS; run += 1) {

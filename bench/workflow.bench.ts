@@ -25,16 +25,11 @@ import { decodeImage } from '#commons/image/decode.ts';
 import { ensureModelsBuilt } from '#commons/models/build.ts';
 import { predict } from '#commons/models/index.ts';
 import { startLocalStack } from '../local/stack.ts';
+import { median } from './stats.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? '10');
 const WARMUP_RUNS = 2;
 const PHOTOS = ['page.png', 'text.png', 'rocket.jpg'];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 /**
  * Times the models and the workflow run alternately, so that a change in the load of the

@@ -35,6 +35,7 @@ import { ensureModelBuilt } from '#commons/models/build.ts';
 import { outputTensorNames } from '#commons/models/decoders/index.ts';
 import { listModels, loadSession, predict, preprocess } from '#commons/models/index.ts';
 import type { ModelManifest, NpmTfjsGraphModelSource } from '#commons/models/manifest.ts';
+import { median, positiveIntegerFromEnv } from './stats.ts';
 
 const RUNS = positiveIntegerFromEnv('BENCH_RUNS', 30);
 const BATCH = positiveIntegerFromEnv('BENCH_BATCH', 32);
@@ -47,24 +48,6 @@ const IMAGES_DIR = 'test/fixtures/images';
 const PHOTOS = ['astronaut.jpg', 'chelsea.jpg', 'coffee.jpg', 'rocket.jpg'];
 /** Models that classify or embed the whole image they get, and so expect a crop of one face. */
 const FACE_CROP_MODELS = new Set(['face-embedding', 'face-age', 'face-gender', 'face-emotion']);
-
-function positiveIntegerFromEnv(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') {
-    return fallback;
-  }
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(text)}.`);
-  }
-  return value;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 interface Timing {
   medianMs: number;

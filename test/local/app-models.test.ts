@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '#commons/config.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
-import { callApi, imageBase64 } from './helpers.ts';
+import { callApi, imageBase64, localS3Client } from './helpers.ts';
 
 let stack: LocalStack;
 
@@ -62,14 +62,7 @@ describe('app ONNX models', () => {
   });
 
   it('register from a file in the bucket', async () => {
-    const s3 = new S3Client({
-      endpoint: stack.s3Endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const s3 = localS3Client(stack);
     await s3.send(new PutObjectCommand({ Bucket: stack.bucketName, Key: 'models/main/upload.onnx', Body: onnxBytes }));
     s3.destroy();
 

@@ -3,6 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { LocalStack } from '../../local/stack.ts';
 
 export const IMAGES_DIR = path.resolve('test/fixtures/images');
@@ -53,4 +54,16 @@ export async function waitForInput(stack: LocalStack, inputId: string, timeoutMs
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** Returns an S3 client for the local stack's s3rver, which takes only its fixed credentials. */
+export function localS3Client(stack: LocalStack): S3Client {
+  return new S3Client({
+    endpoint: stack.s3Endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }

@@ -4,21 +4,14 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from 
 import type { S3Event } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
-import { IMAGES_DIR, callApi, imageBase64, waitForInput } from './helpers.ts';
+import { IMAGES_DIR, callApi, imageBase64, localS3Client, waitForInput } from './helpers.ts';
 
 let stack: LocalStack;
 let s3: S3Client;
 
 beforeAll(async () => {
   stack = await startLocalStack({ port: 0 });
-  s3 = new S3Client({
-    endpoint: stack.s3Endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = localS3Client(stack);
 });
 
 afterAll(async () => {

@@ -9,21 +9,14 @@ import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
-import { IMAGES_DIR, callApi, imageBase64, waitForInput } from './helpers.ts';
+import { IMAGES_DIR, callApi, imageBase64, localS3Client, waitForInput } from './helpers.ts';
 
 let stack: LocalStack;
 let s3: S3Client;
 
 beforeAll(async () => {
   stack = await startLocalStack({ port: 0 });
-  s3 = new S3Client({
-    endpoint: stack.s3Endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = localS3Client(stack);
 
   // The models and the workflow that most tests share.
   for (const model of [
