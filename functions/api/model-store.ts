@@ -25,9 +25,9 @@ import { OPERATORS } from '../operators/index.ts';
 
 /**
  * Handling of one app model type by `POST /v2/models` and by workflows. This is the
- * extension point for new model types: an app's own ONNX models (visual-classifier,
+ * extension point for new model types. An app's own ONNX models (visual-classifier,
  * visual-detector, visual-embedder with a user-supplied ONNX file) have an entry whose
- * `resolve` describes the stored model; their file is handled by `attachOnnxModel`.
+ * `resolve` describes the stored model, and `attachOnnxModel` handles their file.
  */
 interface AppModelType {
   /** Checks the parameters of a new model; returns what to store. Throws InvalidInputError naming the field. */

@@ -6,7 +6,7 @@
  *
  * The request carries two Percept-specific fields. `model.model_version.onnx` is either
  * `{"base64": "..."}` or `{"s3_key": "models/..."}` for a file already in the bucket.
- * `model.model_version.manifest` holds the `input` and `output` parts of a model manifest.
+ * `model.model_version.manifest` contains the `input` and `output` parts of a model manifest.
  * The concepts come from `model.output_info.data.concepts`, in the order of the model's outputs.
  */
 import { createHash } from 'node:crypto';

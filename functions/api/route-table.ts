@@ -72,7 +72,7 @@ export function matchRoute(method: string, path: string): RouteMatch | undefined
   return undefined;
 }
 
-// A malformed escape such as `%zz` is kept as it was sent, so that the route answers
+// A malformed escape such as `%zz` is kept as it was sent, so that the route returns
 // "not found" for that id instead of failing the request.
 function decodePathSegment(segment: string): string {
   try {

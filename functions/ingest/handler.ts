@@ -201,8 +201,8 @@ async function appWorkflow(input: WorkflowInput, workflowId: string): Promise<St
 
 /**
  * Returns the app and input id that an uploads key names, or undefined outside the prefix.
- * The first folder below the prefix is the app; the rest of the key, with `/` and other
- * characters an id cannot contain replaced by `-`, is the input id.
+ * The first folder below the prefix is the app. The rest of the key is the input id, with
+ * `/` and other characters an id cannot contain replaced by `-`.
  */
 export function parseUploadKey(key: string, prefix: string): { appId: string; inputId: string } | undefined {
   if (!key.startsWith(prefix) || key.endsWith('/')) {

@@ -107,7 +107,7 @@ export class PerceptHttpApi extends Construct {
     }).useTable(table, 'read');
 
     // The authorizer runs on every request, with no identity source and no cache: API
-    // Gateway answers a request that lacks an identity source with its own 401 body, which
+    // Gateway rejects a request that lacks an identity source with its own 401 body, which
     // Clarifai clients cannot read. The authorizer passes its verdict in the context
     // instead, and the API function answers 401 in Clarifai's shape.
     this.authorizer = new HttpLambdaAuthorizer('ApiKeyAuthorizer', this.authorizerFunction, {
@@ -136,7 +136,7 @@ export class PerceptHttpApi extends Construct {
     for (const route of API_ROUTES) {
       this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
     }
-    // Any other request also reaches the API function, which answers 404 in Clarifai's shape.
+    // Any other request also reaches the API function, which returns 404 in Clarifai's shape.
     new HttpRoute(this, 'CatchAllRoute', {
       httpApi: this.httpApi,
       routeKey: HttpRouteKey.DEFAULT,

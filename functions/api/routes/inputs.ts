@@ -203,21 +203,11 @@ export async function patchInputsRoute(request: ApiRequest): Promise<unknown> {
 }
 
 function inputPatchesOf(body: unknown, action: PatchAction): InputPatch[] {
-  const inputs = (body as { inputs?: unknown } | null)?.inputs;
-  if (!Array.isArray(inputs) || inputs.length === 0) {
-    throw new InvalidInputError(
-      'INPUTS_MISSING',
-      `The request has no inputs (got ${JSON.stringify(inputs)}). Send {"action": "merge", "inputs": [{"id": "...", "data": {"concepts": [{"id": "cat", "value": 1}]}}]}.`,
-      StatusCode.INPUT_INVALID_REQUEST,
-    );
-  }
-  if (inputs.length > MAX_NEW_INPUTS) {
-    throw new InvalidInputError(
-      'TOO_MANY_INPUTS',
-      `The request has ${inputs.length} inputs; at most ${MAX_NEW_INPUTS} are accepted per request. Split it into several requests.`,
-      StatusCode.INPUT_OVER_LIMIT,
-    );
-  }
+  const inputs = inputsOf(
+    body,
+    MAX_NEW_INPUTS,
+    '{"action": "merge", "inputs": [{"id": "...", "data": {"concepts": [{"id": "cat", "value": 1}]}}]}',
+  );
 
   const seenIds = new Set<string>();
   return inputs.map((input: unknown, index) => {

@@ -1,7 +1,7 @@
 /**
  * AWS SDK clients, created once per container. Endpoints come from the SDK's own
  * `AWS_ENDPOINT_URL_<SERVICE>` variables, which the local stack points at dynalite,
- * s3rver and the local Step Functions endpoint; on AWS they are unset.
+ * s3rver and the local Step Functions endpoint. On AWS they are unset.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';

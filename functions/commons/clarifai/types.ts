@@ -38,7 +38,7 @@ export interface Embedding {
   num_dimensions: number;
 }
 
-/** What a model returns for one input: one of concepts, regions or embeddings. */
+/** The output of a model for one input: concepts, regions or embeddings. */
 export interface OutputData {
   concepts?: Concept[];
   regions?: Region[];

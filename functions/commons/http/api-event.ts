@@ -4,11 +4,11 @@
 import type { APIGatewayProxyEventV2WithLambdaAuthorizer } from 'aws-lambda';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 
-/** What the authorizer passes to the API function in `requestContext.authorizer.lambda`. */
+/** The authorizer's verdict, passed to the API function in `requestContext.authorizer.lambda`. */
 export interface AuthorizerContext {
   /** Set when the key is valid. */
   app_id?: string;
-  /** Set when the key is missing or wrong: the API function answers 401 with these. */
+  /** Set when the key is missing or wrong: the API function returns 401 with these. */
   error_code?: string;
   error_message?: string;
 }

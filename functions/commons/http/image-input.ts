@@ -30,13 +30,18 @@ export function imageBytesOf(input: unknown, index: number): Buffer {
   return parseBase64Image(image.base64, `${field}.base64`);
 }
 
-/** Returns `body.inputs` as an array of 1 to `max` entries, or throws naming the problem. */
-export function inputsOf(body: unknown, max: number): unknown[] {
+const IMAGE_INPUTS_EXAMPLE = '{"inputs": [{"data": {"image": {"base64": "..."}}}]}';
+
+/**
+ * Returns `body.inputs` as an array of 1 to `max` entries, or throws naming the problem.
+ * `example` is the request body that the error message suggests.
+ */
+export function inputsOf(body: unknown, max: number, example = IMAGE_INPUTS_EXAMPLE): unknown[] {
   const inputs = (body as { inputs?: unknown } | null)?.inputs;
   if (!Array.isArray(inputs) || inputs.length === 0) {
     throw new InvalidInputError(
       'INPUTS_MISSING',
-      'The request has no inputs. Send {"inputs": [{"data": {"image": {"base64": "..."}}}]}.',
+      `The request has no inputs (got ${JSON.stringify(inputs)}). Send ${example}.`,
       StatusCode.INPUT_INVALID_REQUEST,
     );
   }

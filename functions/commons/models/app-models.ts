@@ -20,7 +20,7 @@ import type { ModelManifest } from '#commons/models/manifest.ts';
 import { getModel, listModels, modelVersionId, predict, predictWithFile } from '#commons/models/runtime.ts';
 import { type ModelRecord, findModel } from '#commons/storage/models.ts';
 
-/** What a model record stores about its uploaded ONNX file. */
+/** The uploaded ONNX file of an app model, as its model record stores it. */
 export interface AppOnnxModel {
   manifest: ModelManifest;
   /** Hex SHA-256 of the ONNX file, which also names the local copy. */

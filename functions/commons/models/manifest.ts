@@ -112,7 +112,7 @@ export interface InputSpec {
   max_batch_size?: number;
 }
 
-/** A class score tensor [N, C]. `scores` tells whether the model already applied the activation. */
+/** A class score tensor [N, C]. `scores` states whether the model already applied the activation. */
 export interface ConceptOutputSpec {
   decoder: 'softmax-concepts' | 'sigmoid-concepts';
   tensor: string;

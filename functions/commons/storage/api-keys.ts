@@ -1,5 +1,5 @@
 /**
- * API keys, stored as SHA-256 hashes: the table never holds a usable key.
+ * API keys, stored as SHA-256 hashes: the table never contains a usable key.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';

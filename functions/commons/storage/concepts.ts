@@ -16,6 +16,7 @@ import {
   conceptSk,
 } from '#commons/storage/keys.ts';
 import { queryByPrefix } from '#commons/storage/query.ts';
+import { putItemIfAbsent } from '#commons/storage/items.ts';
 
 /**
  * Maximum UTF-8 size of a concept id. Escaped for a sort key (`#` and `%` take 3 bytes each),
@@ -143,21 +144,7 @@ export async function createConcepts(records: readonly ConceptRecord[]): Promise
 }
 
 async function putConceptIfAbsent(record: ConceptRecord): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.tableName,
-        Item: { pk: appPk(record.app_id), sk: conceptSk(record.id), ...record },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) {
-      return false;
-    }
-    throw error;
-  }
+  return putItemIfAbsent({ pk: appPk(record.app_id), sk: conceptSk(record.id), ...record });
 }
 
 /**

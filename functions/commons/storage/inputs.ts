@@ -2,7 +2,7 @@
  * Inputs: one item per image, with where the image lives in S3 and the processing status.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
 import { config } from '#commons/config.ts';
@@ -10,6 +10,7 @@ import { InvalidInputError, NotFoundError, PerceptError, StatusCode } from '#com
 import { logger } from '#commons/logger.ts';
 import { INPUT_SK_PREFIX, appPk, inputSk } from '#commons/storage/keys.ts';
 import { queryByPrefix } from '#commons/storage/query.ts';
+import { putItemIfAbsent } from '#commons/storage/items.ts';
 
 export interface StoredImage {
   bucket: string;
@@ -65,23 +66,12 @@ export const InputStatus = {
 
 /** Stores a new input; an input with the same id in the app is `INPUT_DUPLICATE`. */
 export async function createInput(record: InputRecord): Promise<void> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.tableName,
-        Item: { pk: appPk(record.app_id), sk: inputSk(record.id), ...record },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
+  if (!(await putItemIfAbsent({ pk: appPk(record.app_id), sk: inputSk(record.id), ...record }))) {
+    throw new InvalidInputError(
+      'INPUT_DUPLICATE',
+      `Input id ${JSON.stringify(record.id)} already exists in app ${JSON.stringify(record.app_id)}. Choose another id, or delete the existing input first.`,
+      StatusCode.INPUT_DUPLICATE,
     );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) {
-      throw new InvalidInputError(
-        'INPUT_DUPLICATE',
-        `Input id ${JSON.stringify(record.id)} already exists in app ${JSON.stringify(record.app_id)}. Choose another id, or delete the existing input first.`,
-        StatusCode.INPUT_DUPLICATE,
-      );
-    }
-    throw error;
   }
 }
 

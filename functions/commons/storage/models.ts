@@ -2,8 +2,7 @@
  * An app's own models: operators and ONNX models created with `POST /v2/models`.
  * Built-in models are not stored here; they come from the model catalog.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import { config } from '#commons/config.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
@@ -11,6 +10,7 @@ import { MODEL_SK_PREFIX, appPk, modelSk } from '#commons/storage/keys.ts';
 import { queryByPrefix } from '#commons/storage/query.ts';
 import type { AppOnnxModel } from '#commons/models/app-models.ts';
 import type { RawModelParams } from '#commons/workflows/node-data.ts';
+import { putItemIfAbsent } from '#commons/storage/items.ts';
 
 export interface ModelRecord {
   app_id: string;
@@ -30,23 +30,12 @@ export interface ModelRecord {
 
 /** Stores a new model; an existing id in the app is `MODEL_ALREADY_EXISTS`. */
 export async function createModel(record: ModelRecord): Promise<void> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.tableName,
-        Item: { pk: appPk(record.app_id), sk: modelSk(record.id), ...record },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
+  if (!(await putItemIfAbsent({ pk: appPk(record.app_id), sk: modelSk(record.id), ...record }))) {
+    throw new InvalidInputError(
+      'MODEL_ALREADY_EXISTS',
+      `Model id ${JSON.stringify(record.id)} already exists in app ${JSON.stringify(record.app_id)}. Choose another id, or delete the existing model first.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
     );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) {
-      throw new InvalidInputError(
-        'MODEL_ALREADY_EXISTS',
-        `Model id ${JSON.stringify(record.id)} already exists in app ${JSON.stringify(record.app_id)}. Choose another id, or delete the existing model first.`,
-        StatusCode.MODEL_INVALID_ARGUMENT,
-      );
-    }
-    throw error;
   }
 }
 

@@ -2,32 +2,18 @@
  * Marks of S3 object versions that the ingest has started, so that S3's at-least-once
  * event delivery processes each version once.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import { config } from '#commons/config.ts';
 import { objectPk, objectVersionSk } from '#commons/storage/keys.ts';
+import { putItemIfAbsent } from '#commons/storage/items.ts';
 
 /**
  * Records `version` of `bucket/key` as taken. Returns false when it was taken before,
  * meaning this event is a duplicate.
  */
 export async function claimObjectVersion(bucket: string, key: string, version: string): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.tableName,
-        Item: { pk: objectPk(bucket, key), sk: objectVersionSk(version), claimed_at: new Date().toISOString() },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) {
-      return false;
-    }
-    throw error;
-  }
+  return putItemIfAbsent({ pk: objectPk(bucket, key), sk: objectVersionSk(version), claimed_at: new Date().toISOString() });
 }
 
 /** Removes a claim, so that a retry of an event whose processing failed can take it again. */

@@ -2,14 +2,14 @@
  * Workflows created with `POST /v2/workflows`: the definition as sent, and the state
  * machine it was compiled into.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import { config } from '#commons/config.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { WORKFLOW_SK_PREFIX, appPk, workflowSk } from '#commons/storage/keys.ts';
 import { queryByPrefix } from '#commons/storage/query.ts';
 import type { WorkflowNodeDefinition } from '#commons/workflows/definition.ts';
+import { putItemIfAbsent } from '#commons/storage/items.ts';
 
 export interface WorkflowRecord {
   app_id: string;
@@ -24,19 +24,8 @@ export interface WorkflowRecord {
 
 /** Stores a new workflow; an existing id in the app is `WORKFLOW_ALREADY_EXISTS`. */
 export async function createWorkflowRecord(record: WorkflowRecord): Promise<void> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.tableName,
-        Item: { pk: appPk(record.app_id), sk: workflowSk(record.id), ...record },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) {
-      throw workflowExists(record.app_id, record.id);
-    }
-    throw error;
+  if (!(await putItemIfAbsent({ pk: appPk(record.app_id), sk: workflowSk(record.id), ...record }))) {
+    throw workflowExists(record.app_id, record.id);
   }
 }
 

@@ -110,7 +110,7 @@ export interface NodeOutput {
 /**
  * The event that the code of one node receives, after the engine has resolved the
  * upstream outputs. Inside a crop scope, `crop` is the crop being processed and
- * `upstream` holds the outputs for that crop only.
+ * `upstream` contains the outputs for that crop only.
  */
 export interface NodeTaskEvent {
   input: WorkflowInput;
@@ -147,7 +147,7 @@ export interface RawModelParams {
   model_metadata: Record<string, unknown>;
 }
 
-/** Folder of the bucket that holds every object a workflow node derives from an input. */
+/** Folder of the bucket that contains every object a workflow node derives from an input. */
 export const DERIVED_PREFIX = 'derived/';
 
 /**
