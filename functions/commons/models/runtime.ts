@@ -127,7 +127,12 @@ export async function predictWithFile(
   return predictWithSession(model.manifest, (feeds) => session.run(feeds), images, outputConfig);
 }
 
-async function predictWithSession(
+/**
+ * Predicts with a session that the caller created and owns, such as the SageMaker serving
+ * process's session on the CUDA execution provider: the shared preprocessing, batching,
+ * decoding and output config of `predict`.
+ */
+export async function predictWithSession(
   manifest: ModelManifest,
   run: (feeds: Record<string, Tensor>) => Promise<InferenceSession.OnnxValueMapType>,
   images: readonly DecodedImage[],
