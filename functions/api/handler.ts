@@ -27,6 +27,7 @@ import {
   searchConceptsRoute,
 } from './routes/concepts.ts';
 import { getAppRoute, patchAppsRoute } from './routes/apps.ts';
+import { annotationSearchesRoute, inputSearchesRoute, legacySearchesRoute } from './routes/searches.ts';
 import { createModelRoute, deleteModelRoute, getModelRoute, listModelsRoute, predictRoute } from './routes/models.ts';
 import {
   createModelVersionRoute,
@@ -80,6 +81,9 @@ const ACTIONS: Record<RouteKey, RouteAction> = {
   'POST /v2/workflows/{workflow_id}/results': workflowResultsRoute,
   'PATCH /v2/apps': patchAppsRoute,
   'GET /v2/apps/{app_id}': getAppRoute,
+  'POST /v2/annotations/searches': annotationSearchesRoute,
+  'POST /v2/inputs/searches': inputSearchesRoute,
+  'POST /v2/searches': legacySearchesRoute,
 };
 
 /**

@@ -5,6 +5,8 @@
  */
 import type { Concept, ModelTypeId } from '#commons/clarifai/types.ts';
 import { EMBEDDING_CLASSIFIER_TYPE, prepareClassifierParams } from '#commons/classifier/model-type.ts';
+import { CLUSTERER_TYPE, prepareClustererParams } from '#commons/cluster/model-type.ts';
+import { isDeepModel } from '#commons/deep-training/model-type.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { type ClarifaiModel, toClarifaiModel } from '#commons/models/clarifai-model.ts';
 import { getModel, listModels, modelVersionId } from '#commons/models/index.ts';
@@ -69,8 +71,22 @@ const embeddingClassifierType: AppModelType = {
   }),
 };
 
+// Predicts through `resolveRunnableModel` only; no model function runs it as a workflow node,
+// so `resolveWorkflowModels` rejects it before `resolve` is called.
+const clustererType: AppModelType = {
+  prepare: prepareClustererParams,
+  resolve: (record) => {
+    throw new InvalidInputError(
+      'INVALID_MODEL_TYPE',
+      `Model ${record.id} is a clusterer, which cannot run as a workflow node. Predict its clusters with POST /v2/models/${record.id}/outputs.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  },
+};
+
 const APP_MODEL_TYPES: Readonly<Record<string, AppModelType>> = {
   [EMBEDDING_CLASSIFIER_TYPE]: embeddingClassifierType,
+  [CLUSTERER_TYPE]: clustererType,
   ...Object.fromEntries(OPERATOR_TYPE_IDS.map((typeId) => [typeId, operatorType(typeId)])),
   ...Object.fromEntries(
     (Object.keys(ONNX_MODEL_TYPES) as ModelTypeId[]).map((typeId) => [typeId, onnxType(typeId)]),
@@ -210,6 +226,7 @@ export function toClarifaiAppModel(record: ModelRecord): ClarifaiModel & Record<
       created_at: record.created_at,
       status: { code: StatusCode.MODEL_TRAINED, description: 'Model is trained and ready' },
     },
+    ...(isDeepModel(record) ? { train_info: record.train_info } : {}),
   } as ClarifaiModel & Record<string, unknown>;
 }
 

@@ -38,6 +38,9 @@ export const ROUTE_KEYS = [
   'POST /v2/workflows/{workflow_id}/results',
   'PATCH /v2/apps',
   'GET /v2/apps/{app_id}',
+  'POST /v2/annotations/searches',
+  'POST /v2/inputs/searches',
+  'POST /v2/searches',
 ] as const;
 
 export type RouteKey = (typeof ROUTE_KEYS)[number];

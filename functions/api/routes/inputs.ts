@@ -11,6 +11,7 @@ import { decodeInputImage, inputIdOf, inputsOf, metadataOf } from '#commons/http
 import { okStatus } from '#commons/http/responses.ts';
 import { imageLimitsFromEnv } from '#commons/image/decode.ts';
 import { logger } from '#commons/logger.ts';
+import { unindexInput } from '#commons/search/indexing.ts';
 import { deleteAnnotations, listAnnotations } from '#commons/storage/annotations.ts';
 import { type ConceptRecord, ensureConcepts, validateConceptId } from '#commons/storage/concepts.ts';
 import { validateId } from '#commons/storage/ids.ts';
@@ -137,6 +138,8 @@ export async function getInputRoute(request: ApiRequest): Promise<unknown> {
 
 export async function deleteInputRoute(request: ApiRequest): Promise<unknown> {
   const input = await getInput(request.appId, request.pathParameters.input_id ?? '');
+  // The index entries are found through the annotations, so they go first.
+  await unindexInput(input.app_id, input.id);
   await deleteAnnotations(input.app_id, input.id);
   // An image ingested from another bucket (through EventBridge) belongs to that bucket's owner.
   if (input.image.bucket === config.bucketName) {

@@ -1,6 +1,8 @@
 /**
  * Model version routes of embedding classifiers: train a version from the app's labelled
  * inputs, list, read and delete versions, and read a version's cross-validation metrics.
+ * Deep-trained models have the same routes in functions/deep-training/version-routes.ts,
+ * and clusterers in cluster-versions.ts.
  */
 import type { CalibratedThreshold } from '#commons/classifier/calibration.ts';
 import type { ClassifierMetrics } from '#commons/classifier/metrics.ts';
@@ -16,8 +18,24 @@ import {
   getModelVersion,
   listModelVersions,
 } from '#commons/storage/model-versions.ts';
-import { type ModelRecord, getAppModel } from '#commons/storage/models.ts';
+import { type ModelRecord, findModel, getAppModel } from '#commons/storage/models.ts';
+import { type DeepModelRecord, isDeepModel } from '#commons/deep-training/model-type.ts';
+import {
+  createDeepVersionRoute,
+  deleteDeepVersionRoute,
+  getDeepVersionMetricsRoute,
+  getDeepVersionRoute,
+  listDeepVersionsRoute,
+} from '../../deep-training/version-routes.ts';
 import { toClarifaiAppModel } from '../model-store.ts';
+import {
+  clustererOf,
+  createClusterVersionRoute,
+  deleteClusterVersionRoute,
+  getClusterVersionMetricsRoute,
+  getClusterVersionRoute,
+  listClusterVersionsRoute,
+} from './cluster-versions.ts';
 
 /**
  * Trains a version and returns the model with it. Training runs inside the request, so the
@@ -26,6 +44,14 @@ import { toClarifaiAppModel } from '../model-store.ts';
  * version's calibrated thresholds aim for.
  */
 export async function createModelVersionRoute(request: ApiRequest): Promise<unknown> {
+  const deepModel = await deepModelOf(request);
+  if (deepModel !== undefined) {
+    return createDeepVersionRoute(request, deepModel);
+  }
+  const clusterer = await clustererOf(request);
+  if (clusterer !== undefined) {
+    return createClusterVersionRoute(request, clusterer);
+  }
   const targetPrecision = readTargetPrecision(request.body);
   const record = await classifierModel(request);
 
@@ -44,6 +70,14 @@ export async function createModelVersionRoute(request: ApiRequest): Promise<unkn
 }
 
 export async function listModelVersionsRoute(request: ApiRequest): Promise<unknown> {
+  const deepModel = await deepModelOf(request);
+  if (deepModel !== undefined) {
+    return listDeepVersionsRoute(request, deepModel);
+  }
+  const clusterer = await clustererOf(request);
+  if (clusterer !== undefined) {
+    return listClusterVersionsRoute(request, clusterer);
+  }
   const record = await classifierModel(request);
   const { page, perPage } = parsePaging(request.query);
   const versions = (await listModelVersions(request.appId, record.id)).slice((page - 1) * perPage, page * perPage);
@@ -51,12 +85,28 @@ export async function listModelVersionsRoute(request: ApiRequest): Promise<unkno
 }
 
 export async function getModelVersionRoute(request: ApiRequest): Promise<unknown> {
+  const deepModel = await deepModelOf(request);
+  if (deepModel !== undefined) {
+    return getDeepVersionRoute(request, deepModel);
+  }
+  const clusterer = await clustererOf(request);
+  if (clusterer !== undefined) {
+    return getClusterVersionRoute(request, clusterer);
+  }
   const record = await classifierModel(request);
   const version = await getModelVersion(request.appId, record.id, request.pathParameters.version_id ?? '');
   return { status: okStatus(request.requestId), model_version: toClarifaiVersion(version) };
 }
 
 export async function deleteModelVersionRoute(request: ApiRequest): Promise<unknown> {
+  const deepModel = await deepModelOf(request);
+  if (deepModel !== undefined) {
+    return deleteDeepVersionRoute(request, deepModel);
+  }
+  const clusterer = await clustererOf(request);
+  if (clusterer !== undefined) {
+    return deleteClusterVersionRoute(request, clusterer);
+  }
   const record = await classifierModel(request);
   const version = await getModelVersion(request.appId, record.id, request.pathParameters.version_id ?? '');
   await deleteModelVersion(request.appId, record.id, version.id);
@@ -66,6 +116,14 @@ export async function deleteModelVersionRoute(request: ApiRequest): Promise<unkn
 
 /** Returns the version's cross-validation metrics, or `MODEL_METRICS_NOT_FOUND` when it has none. */
 export async function getModelVersionMetricsRoute(request: ApiRequest): Promise<unknown> {
+  const deepModel = await deepModelOf(request);
+  if (deepModel !== undefined) {
+    return getDeepVersionMetricsRoute(request, deepModel, toClarifaiMetrics);
+  }
+  const clusterer = await clustererOf(request);
+  if (clusterer !== undefined) {
+    return getClusterVersionMetricsRoute(request, clusterer);
+  }
   const record = await classifierModel(request);
   const version = await getModelVersion(request.appId, record.id, request.pathParameters.version_id ?? '');
   if (version.metrics === undefined) {
@@ -99,6 +157,12 @@ function readTargetPrecision(body: unknown): number | undefined {
     );
   }
   return value;
+}
+
+/** Returns the request's model when it is deep-trained (its versions are SageMaker training jobs). */
+async function deepModelOf(request: ApiRequest): Promise<DeepModelRecord | undefined> {
+  const record = await findModel(request.appId, request.pathParameters.model_id ?? '');
+  return isDeepModel(record) ? record : undefined;
 }
 
 async function classifierModel(request: ApiRequest): Promise<ModelRecord> {

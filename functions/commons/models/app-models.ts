@@ -14,6 +14,10 @@ import { s3Client } from '#commons/aws/clients.ts';
 import type { OutputConfig, OutputData } from '#commons/clarifai/types.ts';
 import { EMBEDDING_CLASSIFIER_TYPE } from '#commons/classifier/model-type.ts';
 import { resolveClassifierModel } from '#commons/classifier/versions.ts';
+import { CLUSTERER_TYPE } from '#commons/cluster/model-type.ts';
+import { resolveClustererModel } from '#commons/cluster/versions.ts';
+import { isDeepModel } from '#commons/deep-training/model-type.ts';
+import { resolveDeepModel } from '#commons/deep-training/predict.ts';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import type { ModelManifest } from '#commons/models/manifest.ts';
@@ -42,7 +46,8 @@ const LOCAL_MODEL_DIR = path.join(tmpdir(), 'percept-app-models');
 /**
  * Returns the model `modelId` of the app, ready to predict. Throws `MODEL_NOT_FOUND` for an
  * unknown id and `MODEL_NOT_PREDICTABLE` for an operator, which runs only in workflows. An
- * embedding classifier predicts with version `versionId`, or else its newest trained version.
+ * embedding classifier or a clusterer predicts with version `versionId`, or else its newest
+ * trained version.
  */
 export async function resolveRunnableModel(appId: string, modelId: string, versionId?: string): Promise<RunnableModel> {
   if (listModels().some((manifest) => manifest.id === modelId)) {
@@ -60,6 +65,12 @@ export async function resolveRunnableModel(appId: string, modelId: string, versi
   }
   if (record?.model_type_id === EMBEDDING_CLASSIFIER_TYPE) {
     return resolveClassifierModel(appId, record, versionId);
+  }
+  if (record?.model_type_id === CLUSTERER_TYPE) {
+    return resolveClustererModel(appId, record, versionId);
+  }
+  if (isDeepModel(record)) {
+    return resolveDeepModel(appId, record, versionId);
   }
   const onnx = record?.onnx;
   if (record === undefined || onnx === undefined) {

@@ -2,6 +2,7 @@ import type { Context } from 'aws-lambda';
 import type { OutputData } from '#commons/clarifai/types.ts';
 import { toTaskError } from '#commons/lambda/task-errors.ts';
 import { logger } from '#commons/logger.ts';
+import { indexAnnotations } from '#commons/search/indexing.ts';
 import { type AnnotationRecord, modelAnnotation, putAnnotations } from '#commons/storage/annotations.ts';
 import { InputStatus, type StoredImage, setInputStatus } from '#commons/storage/inputs.ts';
 import type { OutputLayout } from '#commons/workflows/compiler.ts';
@@ -18,8 +19,9 @@ export interface WriteAnnotationsEvent {
 }
 
 /**
- * Step Functions task: stores each node's output as an annotation on the input, marks the
- * input SUCCESS and puts the completion event. Annotation ids are derived from the input,
+ * Step Functions task: stores each node's output as an annotation on the input, adds the
+ * input's image embedding and predicted concepts to the search index, marks the input
+ * SUCCESS and puts the completion event. Annotation ids are derived from the input,
  * model version and node, so running it twice is harmless.
  */
 export async function handler(
@@ -33,6 +35,8 @@ export async function handler(
   try {
     const { annotations, image } = await workflowAnnotations(event);
     await putAnnotations(annotations);
+    // Indexed before the input is marked SUCCESS, so that an input whose status is 30000 is searchable.
+    await indexAnnotations(event.input.app_id, event.input.id, annotations);
 
     const stillExists = await setInputStatus(event.input.app_id, event.input.id, InputStatus.success(), image);
     if (!stillExists) {

@@ -1,0 +1,99 @@
+/**
+ * Versions of an app's clusterers, stored as model versions (`MODELVERSION#<model>#<version>`
+ * in the app's partition) next to those of embedding classifiers. The centroids are too large
+ * for an item, so they live in S3 under `model_key`.
+ */
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { documentClient } from '#commons/aws/clients.ts';
+import type { Status } from '#commons/clarifai/types.ts';
+import { TrainingStatusCode } from '#commons/classifier/status.ts';
+import { config } from '#commons/config.ts';
+import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
+import { appPk, modelVersionSk, modelVersionSkPrefix } from '#commons/storage/keys.ts';
+import { queryByPrefix } from '#commons/storage/query.ts';
+
+export interface ClusterVersionRecord {
+  app_id: string;
+  model_id: string;
+  id: string;
+  status: Status;
+  /** Model and version of the embedder whose vectors were clustered. */
+  embedding_model: { id: string; version_id: string };
+  /** Number of clusters; 0 until trained. */
+  k: number;
+  /** Values per vector; 0 until trained. */
+  dim: number;
+  iterations: number;
+  /** S3 key of the centroids and quantizer; set once trained. */
+  model_key?: string;
+  /** `vectors`: the app's vectors assigned to clusters; `training_vectors`: the sample k-means trained on. */
+  counts: { vectors: number; training_vectors: number };
+  /** Vectors per cluster when the version was trained, by cluster index. */
+  cluster_sizes: number[];
+  /** Whether training built the search index's lists for this version (see docs/search.md). */
+  indexed: boolean;
+  created_at: string;
+  modified_at: string;
+}
+
+export async function putClusterVersion(record: ClusterVersionRecord): Promise<void> {
+  await documentClient().send(
+    new PutCommand({
+      TableName: config.tableName,
+      Item: { pk: appPk(record.app_id), sk: modelVersionSk(record.model_id, record.id), ...record },
+    }),
+  );
+}
+
+/** Returns the version or throws `MODEL_VERSION_NOT_FOUND`. */
+export async function getClusterVersion(appId: string, modelId: string, versionId: string): Promise<ClusterVersionRecord> {
+  const { Item } = await documentClient().send(
+    new GetCommand({ TableName: config.tableName, Key: { pk: appPk(appId), sk: modelVersionSk(modelId, versionId) } }),
+  );
+  if (Item === undefined) {
+    throw new NotFoundError(
+      'MODEL_VERSION_NOT_FOUND',
+      `Model ${JSON.stringify(modelId)} has no version ${JSON.stringify(versionId)}. List its versions with GET /v2/models/${modelId}/versions.`,
+      StatusCode.MODEL_DOES_NOT_EXIST,
+    );
+  }
+  return stripKeys(Item);
+}
+
+/** Lists a clusterer's versions, newest first. */
+export async function listClusterVersions(appId: string, modelId: string): Promise<ClusterVersionRecord[]> {
+  const items = await queryByPrefix(appPk(appId), modelVersionSkPrefix(modelId));
+  return items.map(stripKeys).sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+}
+
+/**
+ * Returns the trained version to predict with: `versionId` when given, else the newest trained
+ * one. Throws `MODEL_VERSION_NOT_FOUND` for an unknown version and `MODEL_NOT_TRAINED` when the
+ * version is not trained or there is none.
+ */
+export async function trainedClusterVersion(appId: string, modelId: string, versionId?: string): Promise<ClusterVersionRecord> {
+  const version =
+    versionId === undefined
+      ? (await listClusterVersions(appId, modelId)).find((found) => found.status.code === TrainingStatusCode.MODEL_TRAINED)
+      : await getClusterVersion(appId, modelId, versionId);
+  if (version === undefined) {
+    throw new InvalidInputError(
+      'MODEL_NOT_TRAINED',
+      `Model ${modelId} has no trained version. Train one with POST /v2/models/${modelId}/versions.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  if (version.status.code !== TrainingStatusCode.MODEL_TRAINED || version.model_key === undefined) {
+    throw new InvalidInputError(
+      'MODEL_NOT_TRAINED',
+      `Version ${version.id} of model ${modelId} has status ${version.status.code} (${version.status.description}), so it cannot predict. Use a trained version, or omit the version to use the newest trained one.`,
+      StatusCode.MODEL_INVALID_ARGUMENT,
+    );
+  }
+  return version;
+}
+
+function stripKeys(item: Record<string, unknown>): ClusterVersionRecord {
+  const { pk: _pk, sk: _sk, ...record } = item;
+  return record as unknown as ClusterVersionRecord;
+}
