@@ -3,6 +3,7 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import { Effect, type IGrantable, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { MODELS_PREFIX } from '#commons/search/ivf-keys.ts';
 import type { CompilerFunctionArns } from '#commons/workflows/compiler.ts';
 import type { ModelFunctions } from './model-functions.ts';
 import { PerceptFunction } from './percept-function.ts';
@@ -131,8 +132,9 @@ export class WorkflowEngine extends Construct {
       modelFunction.useBucket(bucket, 'read', [WORKFLOW_RUNS_PREFIX]);
       modelFunction.useBucket(bucket, 'readWrite', [DERIVED_PREFIX]);
     }
-    // Annotations and results inline the embedding vectors.
-    this.writeAnnotationsFunction.useBucket(bucket, 'read', [DERIVED_PREFIX]);
+    // Annotations and results inline the embedding vectors. Indexing a vector reads the app's
+    // trained cluster centroids, which live with the clusterer's version under `models/`.
+    this.writeAnnotationsFunction.useBucket(bucket, 'read', [DERIVED_PREFIX, MODELS_PREFIX]);
     this.useEventBus(this.writeAnnotationsFunction);
     this.useEventBus(this.recordFailureFunction);
 
