@@ -7,7 +7,9 @@ import { Ingest } from './constructs/ingest.ts';
 import { ModelFunctions } from './constructs/model-functions.ts';
 import { RuntimeLayer, type RuntimeLayerProps } from './constructs/runtime-layer.ts';
 import { Storage, type StorageProps } from './constructs/storage.ts';
+import { SEARCH_BACKEND_CONTEXT_KEY, VectorSearch, type VectorSearchProps } from './constructs/vector-search.ts';
 import { WorkflowEngine } from './constructs/workflow-engine.ts';
+import { DeepModels, type DeepModelsProps } from './constructs/deep-models.ts';
 
 export interface PerceptStackProps extends StackProps {
   /**
@@ -28,11 +30,24 @@ export interface PerceptStackProps extends StackProps {
    * @default - only the stack's own bucket
    */
   readonly externalUploadBuckets?: readonly string[];
+
+  /**
+   * Search backend and, for `s3-vectors`, the vector bucket's settings.
+   * @default - the backend named by the context key `percept:searchBackend`, else `ivf`
+   */
+  readonly vectorSearch?: VectorSearchProps;
+
+  /**
+   * Instance types and limits of deep training and serving on SageMaker.
+   * @default - see `DeepModelsProps`
+   */
+  readonly deepModels?: Omit<DeepModelsProps, 'storage' | 'externalUploadBuckets'>;
 }
 
 /**
  * All of Percept in one stack: storage, the model functions and their layer, the workflow
- * engine, the built-in default workflow, the ingest of uploads and the HTTP API. The engine
+ * engine, the built-in default workflow, the ingest of uploads, the HTTP API and deep
+ * training and serving on SageMaker. The engine
  * contains the operators, the annotation and failure tasks, and the role and event bus of
  * every workflow.
  */
@@ -44,6 +59,8 @@ export class PerceptStack extends Stack {
   public readonly workflowEngine: WorkflowEngine;
   public readonly ingest: Ingest;
   public readonly api: PerceptHttpApi;
+  public readonly vectorSearch: VectorSearch;
+  public readonly deepModels: DeepModels;
 
   constructor(scope: Construct, id: string, props: PerceptStackProps = {}) {
     super(scope, id, props);
@@ -81,6 +98,25 @@ export class PerceptStack extends Stack {
     this.workflowEngine.bindApi(this.api.apiFunction, this.storage);
     this.defaultWorkflow.bindApi(this.api.apiFunction);
 
+    // The API function searches, and removes the vectors of deleted inputs; the
+    // write-annotations function indexes the embeddings of each workflow run.
+    this.vectorSearch = new VectorSearch(this, 'VectorSearch', {
+      ...props.vectorSearch,
+      backend: props.vectorSearch?.backend ?? (this.node.tryGetContext(SEARCH_BACKEND_CONTEXT_KEY) as string | undefined),
+    });
+    this.vectorSearch.bindSearch(this.api.apiFunction);
+    this.vectorSearch.bindIndexing(this.api.apiFunction);
+    this.vectorSearch.bindIndexing(this.workflowEngine.writeAnnotationsFunction);
+
+    // Deep-trained versions are predicted by the API and, as workflow nodes, by the model functions.
+    this.deepModels = new DeepModels(this, 'DeepModels', {
+      ...props.deepModels,
+      storage: this.storage,
+      externalUploadBuckets: props.externalUploadBuckets,
+    });
+    this.deepModels.bindApi(this.api.apiFunction);
+    this.deepModels.bindPredict(this.modelFunctions.visualClassifier);
+
     for (const [index, bucketName] of (props.externalUploadBuckets ?? []).entries()) {
       const external = Bucket.fromBucketName(this, `ExternalUploadBucket${index}`, bucketName);
       for (const reader of [...Object.values(this.modelFunctions.byModelType), this.workflowEngine.operatorsFunction]) {
@@ -100,6 +136,12 @@ export class PerceptStack extends Stack {
       value: this.workflowEngine.eventBus.eventBusName,
       description: 'Event bus of workflow completion events',
     });
+    if (this.vectorSearch.vectorBucketName !== undefined) {
+      new CfnOutput(this, 'VectorBucketName', {
+        value: this.vectorSearch.vectorBucketName,
+        description: 'S3 Vectors bucket of the s3-vectors search backend, one index per app',
+      });
+    }
     new CfnOutput(this, 'TableName', {
       value: this.storage.table.tableName,
       description: 'Table of inputs, annotations, models and API keys',

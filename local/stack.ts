@@ -4,7 +4,12 @@
  * handler), Step Functions is aws-local-stepfunctions running the CDK's ASL and the
  * workflows the API creates, EventBridge is a small endpoint that records events and
  * runs the ingest rule, and the HTTP API is a small server that calls the authorizer and
- * API handlers.
+ * API handlers. S3 Vectors is a small endpoint with exact search, the store of the
+ * `s3-vectors` search backend; it runs with either backend.
+ *
+ * SageMaker is a small endpoint (local/sagemaker.ts) that runs training jobs as Python child
+ * processes and inference components as serving child processes. Its job events reach the
+ * deep-training job-state handler through a local EventBridge rule.
  *
  * A second bucket, `<bucket>-external`, stands for a bucket outside Percept that sends
  * its object events to EventBridge: objects written under its `uploads/` folder reach
@@ -39,7 +44,10 @@ import {
   localInvocationCounts,
 } from './lambda.ts';
 import { startLocalHttpApi } from './http-api.ts';
+import { startLocalS3Vectors } from './s3-vectors.ts';
 import { closeServer, localStateMachineArn, startLocalStepFunctions } from './step-functions.ts';
+import { provisionLocalDeepModels, startLocalSageMaker } from './sagemaker.ts';
+import { DEFAULT_RESOURCE_PREFIX, trainingJobStatePattern } from '#commons/deep-training/settings.ts';
 
 export interface LocalStackOptions {
   /** Port of the HTTP API. @default 8080 */
@@ -52,6 +60,12 @@ export interface LocalStackOptions {
   apiKey?: string;
   tableName?: string;
   bucketName?: string;
+  /**
+   * Search backend of the handlers (`SEARCH_BACKEND`). The local S3 Vectors endpoint runs
+   * with either, so switching needs only this setting.
+   * @default the `SEARCH_BACKEND` environment variable, else `ivf`
+   */
+  searchBackend?: string;
 }
 
 export interface LocalStack {
@@ -62,8 +76,18 @@ export interface LocalStack {
   externalBucketName: string;
   tableName: string;
   s3Endpoint: string;
+  /** Endpoint of the local S3 Vectors service, the `s3-vectors` search backend's store. */
+  s3VectorsEndpoint: string;
+  /** The vector bucket of the `s3-vectors` search backend, created at start. */
+  vectorBucketName: string;
+  /** The search backend that the handlers use. */
+  searchBackend: string;
   /** Name of the event bus that workflows put their completion events on. */
   eventBusName: string;
+  /** Endpoint of the local SageMaker (control plane, runtime and Application Auto Scaling). */
+  sageMakerEndpoint: string;
+  /** The training jobs that the local SageMaker ran, with their status. */
+  trainingJobs(): Array<{ name: string; status: string; failureReason?: string }>;
   /** Resolves when no ingest event or workflow execution is still running. */
   idle(): Promise<void>;
   /** The workflow executions started so far, oldest first. */
@@ -84,6 +108,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const bucketName = options.bucketName ?? 'percept-local';
   const externalBucketName = `${bucketName}-external`;
   const eventBusName = 'percept-events';
+  const vectorBucketName = `${bucketName}-vectors`;
+  const searchBackend = options.searchBackend ?? process.env.SEARCH_BACKEND ?? 'ivf';
   const dataDir = options.dataDir;
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async (): Promise<void> => {
@@ -134,6 +160,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     delete process.env.AWS_PROFILE;
     await createTable(tableName, dynamoEndpoint);
 
+    // S3 Vectors, the store of the `s3-vectors` search backend. It runs whichever backend
+    // is chosen, so that SEARCH_BACKEND=s3-vectors is the only switch.
+    const s3Vectors = await startLocalS3Vectors({
+      dataDir: dataDir === undefined ? undefined : path.join(dataDir, 's3vectors'),
+    });
+    stops.push(() => s3Vectors.stop());
+    await s3Vectors.ensureBucket(vectorBucketName);
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_S3VECTORS: s3Vectors.endpoint,
+      VECTOR_BUCKET_NAME: vectorBucketName,
+      SEARCH_BACKEND: searchBackend,
+    });
+
     // Lambda functions and the built-in default workflow.
     // NOTE: all handlers share this process and its one logger, so keys that one handler
     // appends can appear in another's concurrent log lines. On Lambda each function runs
@@ -180,9 +219,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         },
         target: functions.ingest,
       },
+      {
+        name: 'deep-training-job-state',
+        eventBusName: 'default',
+        pattern: trainingJobStatePattern(DEFAULT_RESOURCE_PREFIX),
+        target: functions.deepTrainingJobState,
+      },
     ]);
     stops.push(() => eventBridge.stop());
     process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = eventBridge.endpoint;
+
+    // SageMaker for deep training, with what the DeepModels construct declares on AWS.
+    const sageMaker = await startLocalSageMaker({ s3Endpoint, eventBridgeEndpoint: eventBridge.endpoint });
+    stops.push(() => sageMaker.stop());
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SAGEMAKER: sageMaker.endpoint,
+      AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: sageMaker.endpoint,
+      AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING: sageMaker.endpoint,
+      ...(await provisionLocalDeepModels(sageMaker.endpoint, { bucketName, s3Endpoint })),
+    });
 
     // S3 notifications: every object event of the Percept bucket goes to the ingest
     // function, which filters by prefix as the notification filter does on AWS. Events of
@@ -218,7 +273,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       externalBucketName,
       tableName,
       s3Endpoint,
+      s3VectorsEndpoint: s3Vectors.endpoint,
+      vectorBucketName,
+      searchBackend,
       eventBusName,
+      sageMakerEndpoint: sageMaker.endpoint,
+      trainingJobs: () => sageMaker.trainingJobs(),
       idle: async () => {
         while (pendingEvents.size > 0) {
           await Promise.all(pendingEvents);
@@ -255,6 +315,7 @@ function localFunctions() {
     operators: fn('percept-operators', () => import('../functions/operators/handler.ts')),
     writeAnnotations: fn('percept-write-annotations', () => import('../functions/workflow/write-annotations/handler.ts')),
     recordFailure: fn('percept-record-failure', () => import('../functions/workflow/record-failure/handler.ts')),
+    deepTrainingJobState: fn('percept-deep-training-job-state', () => import('../functions/deep-training/job-state/handler.ts'), 120),
   };
 }
 

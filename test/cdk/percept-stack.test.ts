@@ -303,7 +303,7 @@ describe('iam', () => {
     );
   });
 
-  it('api writes only uploads, models and results runs', () => {
+  it('api writes only uploads, models, training data and results runs', () => {
     const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
     const writing = statements.filter((statement) => actionsOf([statement]).some((action) => /^s3:(Put|Delete)/.test(action)));
 
@@ -311,7 +311,7 @@ describe('iam', () => {
     const objectResources = s3ObjectResources(writing);
     expect(objectResources.length).toBeGreaterThan(0);
     for (const resource of objectResources) {
-      expect(resource).toMatch(/"\/(uploads|models|workflow-runs|derived\/workflow-runs)\/\*"/);
+      expect(resource).toMatch(/"\/(uploads|models|training|workflow-runs|derived\/workflow-runs)\/\*"/);
     }
     expect(objectResources.some((resource) => resource.includes('"/models/*"'))).toBe(true);
   });
@@ -395,9 +395,13 @@ describe('workflow engine', () => {
     }
   });
 
-  it('api passes only the workflow role', () => {
+  it('api passes only the workflow role to step functions', () => {
     const statements = statementsOf(template, logicalIdOf(stack.api.apiFunction));
-    const passRole = statements.filter((statement) => actionsOf([statement]).includes('iam:PassRole'));
+    const passRole = statements.filter(
+      (statement) =>
+        actionsOf([statement]).includes('iam:PassRole') &&
+        JSON.stringify(statement.Condition ?? {}).includes('states.amazonaws.com'),
+    );
 
     expect(passRole).toEqual([
       expect.objectContaining({
@@ -445,7 +449,10 @@ describe('workflow engine', () => {
 
   it('no external uploads rule by default', () => {
     expect(stack.ingest.externalUploadsRule).toBeUndefined();
-    template.resourceCountIs('AWS::Events::Rule', 0);
+    const s3Rules = template.findResources('AWS::Events::Rule', {
+      Properties: { EventPattern: Match.objectLike({ source: ['aws.s3'] }) },
+    });
+    expect(Object.keys(s3Rules)).toEqual([]);
   });
 });
 

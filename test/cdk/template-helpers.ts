@@ -5,6 +5,7 @@ export interface PolicyStatement {
   Effect: string;
   Action: string | string[];
   Resource: unknown;
+  Condition?: unknown;
 }
 
 type TemplateResources = Record<string, { Type: string; Properties: Record<string, unknown> }>;

@@ -3,24 +3,29 @@
  * the request. Built-in models come from the catalog; an app's own models (operators) are
  * stored in the table and run only inside workflows.
  */
-import { EMBEDDING_CLASSIFIER_TYPE } from '#commons/classifier/model-type.ts';
-import { resolveEmbedder } from '#commons/classifier/versions.ts';
-import { deleteModelVersion, listModelVersions } from '#commons/storage/model-versions.ts';
 import { randomUUID } from 'node:crypto';
 import type { OutputConfig } from '#commons/clarifai/types.ts';
+import { EMBEDDING_CLASSIFIER_TYPE } from '#commons/classifier/model-type.ts';
+import { resolveEmbedder } from '#commons/classifier/versions.ts';
+import { CLUSTERER_TYPE } from '#commons/cluster/model-type.ts';
+import { isDeepTrainingRequest, prepareDeepModel } from '#commons/deep-training/model-type.ts';
+import { isDeepVersion } from '#commons/deep-training/versions.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { type ApiRequest, parsePaging } from '#commons/http/api-event.ts';
 import { decodeInputImage, inputIdOf, inputsOf, metadataOf } from '#commons/http/image-input.ts';
 import { okStatus } from '#commons/http/responses.ts';
 import { imageLimitsFromEnv } from '#commons/image/decode.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
-import { toClarifaiModel } from '#commons/models/clarifai-model.ts';
-import { resolveRunnableModel } from '#commons/models/app-models.ts';
-import { listModels } from '#commons/models/index.ts';
 import { logger } from '#commons/logger.ts';
+import { resolveRunnableModel } from '#commons/models/app-models.ts';
+import { toClarifaiModel } from '#commons/models/clarifai-model.ts';
+import { listModels } from '#commons/models/index.ts';
+import { dropIndexVersion } from '#commons/search/ivf-versions.ts';
+import { deleteModelVersion, listModelVersions } from '#commons/storage/model-versions.ts';
 import { createModel, deleteModelRecord, getAppModel } from '#commons/storage/models.ts';
-import { isOnnxModelType } from '#commons/workflows/model-types.ts';
 import { listWorkflowRecords } from '#commons/storage/workflows.ts';
+import { isOnnxModelType } from '#commons/workflows/model-types.ts';
+import { deleteDeepVersionResources } from '../../deep-training/version-routes.ts';
 import { describeModel, listAllModels, prepareNewModel, toClarifaiAppModel } from '../model-store.ts';
 import { attachOnnxModel } from '../onnx-upload.ts';
 
@@ -40,7 +45,11 @@ export async function getModelRoute(request: ApiRequest): Promise<unknown> {
 
 export async function createModelRoute(request: ApiRequest): Promise<unknown> {
   const prepared = prepareNewModel(request.appId, request.body);
-  const record = isOnnxModelType(prepared.model_type_id) ? await attachOnnxModel(prepared, request.body) : prepared;
+  let record = prepared;
+  if (isOnnxModelType(prepared.model_type_id)) {
+    // A visual model has either a deep-training template (train_info) or an uploaded ONNX file.
+    record = isDeepTrainingRequest(request.body) ? prepareDeepModel(prepared, request.body) : await attachOnnxModel(prepared, request.body);
+  }
   if (record.model_type_id === EMBEDDING_CLASSIFIER_TYPE) {
     // Rejects an embedding model id that is neither built in nor a visual-embedder of the app.
     await resolveEmbedder(request.appId, record);
@@ -71,6 +80,12 @@ export async function deleteModelRoute(request: ApiRequest): Promise<unknown> {
     );
   }
   for (const version of await listModelVersions(request.appId, record.id)) {
+    if (isDeepVersion(version)) {
+      await deleteDeepVersionResources(version);
+    }
+    if (record.model_type_id === CLUSTERER_TYPE) {
+      await dropIndexVersion(request.appId, record.id, version.id);
+    }
     await deleteModelVersion(request.appId, record.id, version.id);
   }
   await deleteModelRecord(request.appId, record.id);

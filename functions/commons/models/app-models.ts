@@ -46,8 +46,8 @@ const LOCAL_MODEL_DIR = path.join(tmpdir(), 'percept-app-models');
 /**
  * Returns the model `modelId` of the app, ready to predict. Throws `MODEL_NOT_FOUND` for an
  * unknown id and `MODEL_NOT_PREDICTABLE` for an operator, which runs only in workflows. An
- * embedding classifier or a clusterer predicts with version `versionId`, or else its newest
- * trained version.
+ * embedding classifier, a clusterer or a deep-trained model predicts with version
+ * `versionId`, or else its newest trained version; a deep-trained one calls its SageMaker endpoint.
  */
 export async function resolveRunnableModel(appId: string, modelId: string, versionId?: string): Promise<RunnableModel> {
   if (listModels().some((manifest) => manifest.id === modelId)) {
