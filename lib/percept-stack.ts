@@ -116,6 +116,7 @@ export class PerceptStack extends Stack {
     });
     this.deepModels.bindApi(this.api.apiFunction);
     this.deepModels.bindPredict(this.modelFunctions.visualClassifier);
+    this.deepModels.bindPredict(this.modelFunctions.visualDetector);
 
     for (const [index, bucketName] of (props.externalUploadBuckets ?? []).entries()) {
       const external = Bucket.fromBucketName(this, `ExternalUploadBucket${index}`, bucketName);

@@ -10,10 +10,16 @@ import {
   createInputsRoute,
   deleteInputRoute,
   getInputRoute,
-  listInputAnnotationsRoute,
   listInputsRoute,
   patchInputsRoute,
 } from './routes/inputs.ts';
+import {
+  createAnnotationsRoute,
+  deleteAnnotationRoute,
+  listAnnotationsRoute,
+  listInputAnnotationsRoute,
+  patchAnnotationsRoute,
+} from './routes/annotations.ts';
 import {
   addConceptLanguagesRoute,
   createConceptRelationsRoute,
@@ -64,6 +70,10 @@ const ACTIONS: Record<RouteKey, RouteAction> = {
   'DELETE /v2/inputs/{input_id}': deleteInputRoute,
   'GET /v2/inputs/{input_id}/annotations': listInputAnnotationsRoute,
   'PATCH /v2/inputs': patchInputsRoute,
+  'POST /v2/annotations': createAnnotationsRoute,
+  'GET /v2/annotations': listAnnotationsRoute,
+  'PATCH /v2/annotations': patchAnnotationsRoute,
+  'DELETE /v2/inputs/{input_id}/annotations/{annotation_id}': deleteAnnotationRoute,
   'POST /v2/concepts': createConceptsRoute,
   'GET /v2/concepts': listConceptsRoute,
   'PATCH /v2/concepts': patchConceptsRoute,

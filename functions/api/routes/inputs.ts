@@ -3,7 +3,7 @@
  * concepts and geo point, list, read, relabel and delete inputs, and read the annotations
  * the workflow wrote.
  */
-import { toClarifaiAnnotation, toClarifaiInput } from '#commons/clarifai/resources.ts';
+import { toClarifaiInput } from '#commons/clarifai/resources.ts';
 import { config } from '#commons/config.ts';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import { type ApiRequest, parsePaging } from '#commons/http/api-event.ts';
@@ -12,7 +12,7 @@ import { okStatus } from '#commons/http/responses.ts';
 import { imageLimitsFromEnv } from '#commons/image/decode.ts';
 import { logger } from '#commons/logger.ts';
 import { unindexInput } from '#commons/search/indexing.ts';
-import { deleteAnnotations, listAnnotations } from '#commons/storage/annotations.ts';
+import { deleteAnnotations } from '#commons/storage/annotations.ts';
 import { type ConceptRecord, ensureConcepts, validateConceptId } from '#commons/storage/concepts.ts';
 import { validateId } from '#commons/storage/ids.ts';
 import { deleteImage, putImage, uploadKey } from '#commons/storage/images.ts';
@@ -148,12 +148,6 @@ export async function deleteInputRoute(request: ApiRequest): Promise<unknown> {
   await deleteInputRecord(input.app_id, input.id);
   logger.info('input deleted', { appId: input.app_id, inputId: input.id });
   return { status: okStatus(request.requestId) };
-}
-
-export async function listInputAnnotationsRoute(request: ApiRequest): Promise<unknown> {
-  const input = await getInput(request.appId, request.pathParameters.input_id ?? '');
-  const annotations = await listAnnotations(input.app_id, input.id);
-  return { status: okStatus(request.requestId), annotations: annotations.map(toClarifaiAnnotation) };
 }
 
 const PATCH_ACTIONS = ['merge', 'overwrite', 'remove'] as const;

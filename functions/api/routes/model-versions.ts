@@ -232,6 +232,9 @@ function toClarifaiMetrics(metrics: ClassifierMetrics): Record<string, unknown> 
       macro_avg_f1_score: metrics.macro.f1,
       ...(metrics.macro.roc_auc === undefined ? {} : { macro_avg_roc_auc: metrics.macro.roc_auc }),
       top1_accuracy: metrics.top1_accuracy,
+      ...(metrics.mean_average_precision === undefined
+        ? {}
+        : { mean_avg_precision: metrics.mean_average_precision, iou_threshold: metrics.iou_threshold }),
     },
     cross_validation_folds: metrics.folds,
     metrics_by_class: metrics.per_concept.map((concept) => ({
@@ -242,6 +245,7 @@ function toClarifaiMetrics(metrics: ClassifierMetrics): Record<string, unknown> 
       ...(concept.roc_auc === undefined ? {} : { roc_auc: concept.roc_auc }),
       num_pos: concept.positives,
       num_neg: concept.negatives,
+      ...(concept.average_precision === undefined ? {} : { avg_precision: concept.average_precision }),
     })),
     confusion_matrix: metrics.confusion_matrix,
     ...(metrics.calibrated_thresholds === undefined

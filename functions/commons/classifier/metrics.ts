@@ -16,6 +16,8 @@ export interface ConceptMetrics {
   roc_auc?: number;
   positives: number;
   negatives: number;
+  /** Detectors only: the area under the concept's precision-recall curve of boxes matched at `iou_threshold`. */
+  average_precision?: number;
 }
 
 export interface ClassifierMetrics {
@@ -28,6 +30,10 @@ export interface ClassifierMetrics {
   confusion_matrix: { labels: string[]; matrix: number[][] };
   /** One threshold per concept, in the order of the concepts. Absent from versions trained before calibration existed. */
   calibrated_thresholds?: CalibratedThreshold[];
+  /** Detectors only: the mean of the concepts' `average_precision`. */
+  mean_average_precision?: number;
+  /** Detectors only: the IoU at which a predicted box matches a labelled one. */
+  iou_threshold?: number;
 }
 
 export const DEFAULT_FOLDS = 5;

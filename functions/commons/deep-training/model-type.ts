@@ -1,19 +1,29 @@
 /**
- * Deep-trained models: a `visual-classifier` created from a deep-training template instead of
- * an uploaded ONNX file. Its record stores the template's resolved hyperparameters in
- * `train_info.params`; its versions are trained by SageMaker training jobs.
+ * Deep-trained models: a `visual-classifier` or `visual-detector` created from a deep-training
+ * template instead of an uploaded ONNX file. Its record stores the template's resolved
+ * hyperparameters in `train_info.params`; its versions are trained by SageMaker training jobs.
  */
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import type { ModelRecord } from '#commons/storage/models.ts';
-import { type DeepTrainingParams, DEEP_TRAINING_TEMPLATES, findTemplate, resolveTrainingParams } from '#commons/deep-training/params.ts';
+import {
+  type DeepTrainableType,
+  type DeepTrainingParams,
+  DEEP_TRAINABLE_TYPES,
+  DEEP_TRAINING_TEMPLATES,
+  findTemplate,
+  resolveTrainingParams,
+} from '#commons/deep-training/params.ts';
 
 /** A model record of a deep-trained model. */
 export interface DeepModelRecord extends ModelRecord {
   train_info: { params: DeepTrainingParams };
 }
 
-/** Model types that deep training can produce. */
-export const DEEP_TRAINABLE_TYPES = ['visual-classifier'] as const;
+/**
+ * Minimum number of concepts of a deep-trained model: a classifier separates at least two,
+ * and a detector may find a single kind of object.
+ */
+const MIN_CONCEPTS: Record<DeepTrainableType, number> = { 'visual-classifier': 2, 'visual-detector': 1 };
 
 export function isDeepModel(record: ModelRecord | undefined): record is DeepModelRecord {
   return record !== undefined && (record as Partial<DeepModelRecord>).train_info?.params?.template !== undefined;
@@ -39,7 +49,8 @@ export function isDeepTrainingRequest(body: unknown): boolean {
 /**
  * Returns `record` (checked by `prepareNewModel`) with the resolved hyperparameters of
  * `model.train_info.params`. Throws a 400 for a model type that deep training cannot
- * produce, fewer than two concepts, or invalid parameters.
+ * produce, a template of another model type, too few concepts (two for a classifier, one for
+ * a detector), or invalid parameters.
  */
 export function prepareDeepModel(record: ModelRecord, body: unknown): DeepModelRecord {
   const trainInfo = (body as { model?: { train_info?: unknown } }).model?.train_info;
@@ -66,10 +77,11 @@ export function prepareDeepModel(record: ModelRecord, body: unknown): DeepModelR
       StatusCode.MODEL_INVALID_ARGUMENT,
     );
   }
-  if (record.params.concepts.length < 2) {
+  const minConcepts = MIN_CONCEPTS[template.model_type_id];
+  if (record.params.concepts.length < minConcepts) {
     throw new InvalidInputError(
       'INVALID_MODEL_PARAMETER',
-      `A deep-trained ${record.model_type_id} needs at least two concepts in model.output_info.data.concepts, got ${record.params.concepts.length}. Each input is classified into one of them.`,
+      `A deep-trained ${record.model_type_id} needs at least ${minConcepts} ${minConcepts === 1 ? 'concept' : 'concepts'} in model.output_info.data.concepts, got ${record.params.concepts.length}. List the concepts it is trained to ${template.model_type_id === 'visual-detector' ? 'find' : 'tell apart'}.`,
       StatusCode.MODEL_INVALID_ARGUMENT,
     );
   }

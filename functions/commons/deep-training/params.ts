@@ -13,6 +13,18 @@ export type Augmentation = (typeof AUGMENTATIONS)[number];
 /** Classifier networks that the training script can build (its `--backbone` choices for visual-classifier). */
 export const BACKBONES = ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v3_small', 'mobilenet_v3_large', 'efficientnet_b0'] as const;
 
+/** Detector networks that the training script can build (its `--backbone` choices for visual-detector). */
+export const DETECTOR_BACKBONES = ['ssdlite320_mobilenet_v3_large'] as const;
+
+/** Model types that deep training can produce. */
+export const DEEP_TRAINABLE_TYPES = ['visual-classifier', 'visual-detector'] as const;
+export type DeepTrainableType = (typeof DEEP_TRAINABLE_TYPES)[number];
+
+const BACKBONES_BY_TYPE: Record<DeepTrainableType, readonly string[]> = {
+  'visual-classifier': BACKBONES,
+  'visual-detector': DETECTOR_BACKBONES,
+};
+
 /** The hyperparameters of one training run, all resolved. */
 export interface DeepTrainingParams {
   template: string;
@@ -36,7 +48,7 @@ export interface DeepTrainingParams {
 export interface DeepTrainingTemplate {
   id: string;
   description: string;
-  model_type_id: 'visual-classifier';
+  model_type_id: DeepTrainableType;
   defaults: Omit<DeepTrainingParams, 'template'>;
 }
 
@@ -63,6 +75,13 @@ export const DEEP_TRAINING_TEMPLATES: readonly DeepTrainingTemplate[] = [
     description: 'MobileNetV3-Small image classifier (2.5 M parameters in torchvision\'s ImageNet version), for small datasets and fast inference.',
     model_type_id: 'visual-classifier',
     defaults: { ...CLASSIFIER_DEFAULTS, backbone: 'mobilenet_v3_small' },
+  },
+  {
+    id: 'detection-ssdlite-mobilenet-v3',
+    description: 'SSDlite object detector on a MobileNetV3-Large backbone (torchvision\'s ssdlite320_mobilenet_v3_large, 3.4 M parameters for the 91 COCO classes), trained on labelled boxes.',
+    model_type_id: 'visual-detector',
+    // 320 pixels is the input size that torchvision's SSDlite was designed for.
+    defaults: { ...CLASSIFIER_DEFAULTS, image_size: 320, backbone: 'ssdlite320_mobilenet_v3_large' },
   },
 ];
 
@@ -144,6 +163,7 @@ export function resolveTrainingParams(raw: unknown, field: string, base?: DeepTr
   }
 
   let resolved: DeepTrainingParams;
+  let template: DeepTrainingTemplate;
   if (raw.template !== undefined || base === undefined) {
     if (raw.template === undefined) {
       throw invalid(
@@ -151,15 +171,27 @@ export function resolveTrainingParams(raw: unknown, field: string, base?: DeepTr
         `${field}.template is missing. Name a deep-training template: ${DEEP_TRAINING_TEMPLATES.map((candidate) => candidate.id).join(', ')}.`,
       );
     }
-    const template = findTemplate(raw.template, `${field}.template`);
+    template = findTemplate(raw.template, `${field}.template`);
+    const baseType = base === undefined ? undefined : findTemplate(base.template, 'the model\'s template').model_type_id;
+    if (baseType !== undefined && template.model_type_id !== baseType) {
+      throw invalid(
+        'INVALID_TRAINING_TEMPLATE',
+        `${field}.template ${template.id} trains a ${template.model_type_id}, but this model is a ${baseType}. Choose a template of the model's type.`,
+      );
+    }
     resolved = { template: template.id, ...template.defaults };
   } else {
+    template = findTemplate(base.template, 'the model\'s template');
     resolved = { ...base };
   }
 
   if (raw.backbone !== undefined) {
-    if (typeof raw.backbone !== 'string' || !(BACKBONES as readonly string[]).includes(raw.backbone)) {
-      throw invalid('INVALID_BACKBONE', `${field}.backbone ${JSON.stringify(raw.backbone)} is not a supported network. Use one of ${BACKBONES.join(', ')}.`);
+    const backbones = BACKBONES_BY_TYPE[template.model_type_id];
+    if (typeof raw.backbone !== 'string' || !backbones.includes(raw.backbone)) {
+      throw invalid(
+        'INVALID_BACKBONE',
+        `${field}.backbone ${JSON.stringify(raw.backbone)} is not a supported network. Use one of ${backbones.join(', ')} for a ${template.model_type_id}.`,
+      );
     }
     resolved.backbone = raw.backbone;
   }

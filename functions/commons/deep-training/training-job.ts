@@ -111,7 +111,7 @@ export function readVersionOverrides(body: unknown, base: DeepTrainingParams): D
 export async function startDeepTraining(record: DeepModelRecord, body: unknown): Promise<DeepModelVersionRecord> {
   const params = readVersionOverrides(body, record.train_info.params);
   const concepts = record.params.concepts.map((concept) => ({ id: concept.id, name: concept.name ?? concept.id }));
-  const dataset: TrainingDataset = buildDataset(record.app_id, record.id, concepts, await listAppInputs(record.app_id));
+  const dataset: TrainingDataset = buildDataset(record.app_id, record.id, concepts, await listAppInputs(record.app_id), record.model_type_id);
 
   const bucket = config.bucketName;
   const versionId = randomUUID().replaceAll('-', '');

@@ -23,6 +23,11 @@ export interface KMeansOptions {
   seed?: number;
   /** Scales centroids to unit length after each update. @default true */
   spherical?: boolean;
+  /**
+   * Independent runs from different k-means++ starts; the centroids with the lowest sum of
+   * squared distances over the sample win. More runs make a bad local optimum less likely. @default 1
+   */
+  restarts?: number;
 }
 
 const DEFAULT_ITERATIONS = 20;
@@ -30,8 +35,7 @@ const DEFAULT_SEED = 1;
 
 /**
  * Trains `k` centroids (unit-length unless `spherical` is false) on `vectors` (row-major, `dim` columns) and returns them as
- * one row-major array of `k * dim` values. Starts from k-means++ (each new centroid is a point
- * drawn with probability proportional to its squared distance from the nearest centroid so far),
+ * one row-major array of `k * dim` values. Starts from greedy k-means++ (see `kMeansPlusPlus`),
  * then runs Lloyd iterations on the sample. A cluster left empty by an iteration is re-seeded with
  * the sample point farthest from its own centroid.
  */
@@ -49,12 +53,46 @@ export function trainKMeans(vectors: Float32Array, dim: number, options: KMeansO
     throw new RangeError(`iterations must be a non-negative integer, got ${iterations}.`);
   }
 
+  const restarts = options.restarts ?? 1;
+  if (!Number.isSafeInteger(restarts) || restarts < 1) {
+    throw new RangeError(`restarts must be a positive integer, got ${restarts}.`);
+  }
+
   const random = new Random(options.seed ?? DEFAULT_SEED);
   const sample = drawSample(vectors, dim, count, Math.max(k, options.sampleSize ?? count), random);
   const spherical = options.spherical ?? true;
-  const centroids = kMeansPlusPlus(sample, dim, k, random, spherical);
-  lloyd(sample, dim, centroids, iterations, spherical);
-  return centroids;
+  let best: Float32Array = new Float32Array(0);
+  let bestInertia = Infinity;
+  for (let run = 0; run < restarts; run += 1) {
+    const centroids = kMeansPlusPlus(sample, dim, k, random, spherical);
+    lloyd(sample, dim, centroids, iterations, spherical);
+    const runInertia = restarts === 1 ? 0 : inertia(sample, dim, centroids);
+    if (runInertia < bestInertia) {
+      bestInertia = runInertia;
+      best = centroids;
+    }
+  }
+  return best;
+}
+
+/** Returns the sum of squared Euclidean distances from each row of `data` to its nearest centroid. */
+function inertia(data: Float32Array, dim: number, centroids: Float32Array): number {
+  const k = centroids.length / dim;
+  const halfNorms = new Float32Array(k);
+  for (let centroid = 0; centroid < k; centroid += 1) {
+    halfNorms[centroid] = dot(centroids, centroid * dim, centroids, centroid * dim, dim) / 2;
+  }
+  const scores = new Float32Array(k);
+  let sum = 0;
+  for (let row = 0; row < data.length / dim; row += 1) {
+    dotAll(centroids, dim, data, row * dim, scores);
+    let bestScore = -Infinity;
+    for (let centroid = 0; centroid < k; centroid += 1) {
+      bestScore = Math.max(bestScore, scores[centroid]! - halfNorms[centroid]!);
+    }
+    sum += Math.max(0, dot(data, row * dim, data, row * dim, dim) - 2 * bestScore);
+  }
+  return sum;
 }
 
 /** Returns the indices of the `count` centroids with the highest dot product with `query`, nearest first. */
@@ -121,42 +159,62 @@ function rowNorms(data: Float32Array, dim: number): Float64Array {
   return norm2;
 }
 
+/**
+ * Greedy k-means++ (as scikit-learn's `kmeans_plusplus` does it): each new centroid is the best of
+ * `2 + floor(ln k)` points drawn with probability proportional to their squared distance from
+ * the nearest centroid so far, the one that lowers the sum of those distances most. A single draw
+ * per centroid leaves two centroids in one cluster noticeably often.
+ */
 function kMeansPlusPlus(data: Float32Array, dim: number, k: number, random: Random, spherical: boolean): Float32Array {
   const count = data.length / dim;
   const centroids = new Float32Array(k * dim);
   const norm2 = rowNorms(data, dim);
-  let centroidNorm2 = 0;
+  const trials = 2 + Math.floor(Math.log(k));
+  const candidate = new Float32Array(dim);
 
-  const setCentroid = (centroid: number, row: number): void => {
-    centroids.set(data.subarray(row * dim, (row + 1) * dim), centroid * dim);
+  /** Writes row `row`, normalized when spherical, into `target` at `offset` and returns its squared norm. */
+  const copyRow = (row: number, target: Float32Array, offset: number): number => {
+    target.set(data.subarray(row * dim, (row + 1) * dim), offset);
     if (spherical) {
-      normalizeInPlace(centroids, centroid * dim, dim);
+      normalizeInPlace(target, offset, dim);
     }
-    centroidNorm2 = dot(centroids, centroid * dim, centroids, centroid * dim, dim);
+    return dot(target, offset, target, offset, dim);
   };
-  const squaredDistance = (row: number, centroid: number): number =>
-    Math.max(0, norm2[row]! + centroidNorm2 - 2 * dot(data, row * dim, centroids, centroid * dim, dim));
+  const squaredDistance = (row: number, point: Float32Array, offset: number, pointNorm2: number): number =>
+    Math.max(0, norm2[row]! + pointNorm2 - 2 * dot(data, row * dim, point, offset, dim));
 
-  setCentroid(0, random.nextInt(count));
+  const firstNorm2 = copyRow(random.nextInt(count), centroids, 0);
   const nearest = new Float64Array(count);
+  const trialNearest = new Float64Array(count);
+  const bestNearest = new Float64Array(count);
   let total = 0;
   for (let row = 0; row < count; row += 1) {
-    nearest[row] = squaredDistance(row, 0);
+    nearest[row] = squaredDistance(row, centroids, 0, firstNorm2);
     total += nearest[row]!;
   }
 
   for (let centroid = 1; centroid < k; centroid += 1) {
-    // When every point sits on a centroid already (duplicates), any point will do.
-    const row = total > 0 ? drawWeighted(nearest, total, random) : random.nextInt(count);
-    setCentroid(centroid, row);
-    total = 0;
-    for (let other = 0; other < count; other += 1) {
-      const distance = squaredDistance(other, centroid);
-      if (distance < nearest[other]!) {
-        nearest[other] = distance;
+    let bestRow = -1;
+    let bestTotal = Infinity;
+    for (let trial = 0; trial < trials; trial += 1) {
+      // When every point sits on a centroid already (duplicates), any point will do.
+      const row = total > 0 ? drawWeighted(nearest, total, random) : random.nextInt(count);
+      const candidateNorm2 = copyRow(row, candidate, 0);
+      let trialTotal = 0;
+      for (let other = 0; other < count; other += 1) {
+        const distance = Math.min(nearest[other]!, squaredDistance(other, candidate, 0, candidateNorm2));
+        trialNearest[other] = distance;
+        trialTotal += distance;
       }
-      total += nearest[other]!;
+      if (trialTotal < bestTotal) {
+        bestTotal = trialTotal;
+        bestRow = row;
+        bestNearest.set(trialNearest);
+      }
     }
+    copyRow(bestRow, centroids, centroid * dim);
+    nearest.set(bestNearest);
+    total = bestTotal;
   }
   return centroids;
 }
