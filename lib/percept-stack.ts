@@ -10,6 +10,7 @@ import { Storage, type StorageProps } from './constructs/storage.ts';
 import { SEARCH_BACKEND_CONTEXT_KEY, VectorSearch, type VectorSearchProps } from './constructs/vector-search.ts';
 import { WorkflowEngine } from './constructs/workflow-engine.ts';
 import { DeepModels, type DeepModelsProps } from './constructs/deep-models.ts';
+import { ClusterTraining } from './constructs/cluster-training.ts';
 
 export interface PerceptStackProps extends StackProps {
   /**
@@ -46,8 +47,8 @@ export interface PerceptStackProps extends StackProps {
 
 /**
  * All of Percept in one stack: storage, the model functions and their layer, the workflow
- * engine, the built-in default workflow, the ingest of uploads, the HTTP API and deep
- * training and serving on SageMaker. The engine
+ * engine, the built-in default workflow, the ingest of uploads, the HTTP API, the training of
+ * clusterer versions and deep training and serving on SageMaker. The engine
  * contains the operators, the annotation and failure tasks, and the role and event bus of
  * every workflow.
  */
@@ -61,6 +62,7 @@ export class PerceptStack extends Stack {
   public readonly api: PerceptHttpApi;
   public readonly vectorSearch: VectorSearch;
   public readonly deepModels: DeepModels;
+  public readonly clusterTraining: ClusterTraining;
 
   constructor(scope: Construct, id: string, props: PerceptStackProps = {}) {
     super(scope, id, props);
@@ -107,6 +109,13 @@ export class PerceptStack extends Stack {
     this.vectorSearch.bindSearch(this.api.apiFunction);
     this.vectorSearch.bindIndexing(this.api.apiFunction);
     this.vectorSearch.bindIndexing(this.workflowEngine.writeAnnotationsFunction);
+
+    // Clusterer versions train in their own function, started by an event on the engine's bus.
+    this.clusterTraining = new ClusterTraining(this, 'ClusterTraining', {
+      storage: this.storage,
+      eventBus: this.workflowEngine.eventBus,
+    });
+    this.clusterTraining.bindApi(this.api.apiFunction);
 
     // Deep-trained versions are predicted by the API and, as workflow nodes, by the model functions.
     this.deepModels = new DeepModels(this, 'DeepModels', {

@@ -9,7 +9,8 @@
  *
  * SageMaker is a small endpoint (local/sagemaker.ts) that runs training jobs as Python child
  * processes and inference components as serving child processes. Its job events reach the
- * deep-training job-state handler through a local EventBridge rule.
+ * deep-training job-state handler through a local EventBridge rule. Queued clusterer versions
+ * reach the clusterer training handler the same way, and it runs in this process.
  *
  * A second bucket, `<bucket>-external`, stands for a bucket outside Percept that sends
  * its object events to EventBridge: objects written under its `uploads/` folder reach
@@ -48,6 +49,7 @@ import { startLocalS3Vectors } from './s3-vectors.ts';
 import { closeServer, localStateMachineArn, startLocalStepFunctions } from './step-functions.ts';
 import { provisionLocalDeepModels, startLocalSageMaker } from './sagemaker.ts';
 import { DEFAULT_RESOURCE_PREFIX, trainingJobStatePattern } from '#commons/deep-training/settings.ts';
+import { clusterTrainingPattern } from '#commons/cluster/training-events.ts';
 
 export interface LocalStackOptions {
   /** Port of the HTTP API. @default 8080 */
@@ -207,7 +209,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(() => stepFunctions.stop());
     process.env.AWS_ENDPOINT_URL_SFN = stepFunctions.endpoint;
 
-    // EventBridge, with the rule that sends S3 object events of other buckets to ingest.
+    // EventBridge, with the rules that send S3 object events of other buckets to ingest, job
+    // events of deep training to the job-state function, and queued clusterer versions to the
+    // training function (on Percept's own bus, where the API puts them).
     const eventBridge = await startLocalEventBridge([
       {
         name: 'ingest-external-uploads',
@@ -224,6 +228,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         eventBusName: 'default',
         pattern: trainingJobStatePattern(DEFAULT_RESOURCE_PREFIX),
         target: functions.deepTrainingJobState,
+      },
+      {
+        name: 'cluster-training',
+        eventBusName,
+        pattern: clusterTrainingPattern(),
+        target: functions.clusterTrainVersion,
       },
     ]);
     stops.push(() => eventBridge.stop());
@@ -316,6 +326,7 @@ function localFunctions() {
     writeAnnotations: fn('percept-write-annotations', () => import('../functions/workflow/write-annotations/handler.ts')),
     recordFailure: fn('percept-record-failure', () => import('../functions/workflow/record-failure/handler.ts')),
     deepTrainingJobState: fn('percept-deep-training-job-state', () => import('../functions/deep-training/job-state/handler.ts'), 120),
+    clusterTrainVersion: fn('percept-cluster-train-version', () => import('../functions/cluster/train-version/handler.ts'), 900),
   };
 }
 

@@ -20,10 +20,34 @@ async function createClusterer(id: string, metadata: Record<string, unknown>) {
   });
 }
 
-async function train(modelId: string) {
+/** Queues a new version and returns it as the response shows it. */
+async function queueTraining(modelId: string) {
   const response = await callApi(stack, 'POST', `/v2/models/${modelId}/versions`, {});
   expect(response.httpStatus, JSON.stringify(response.body)).toBe(200);
   return response.body.model.model_version;
+}
+
+/** Polls a version until it is no longer queued (21103) or training (21101). */
+async function waitForVersion(modelId: string, versionId: string, timeoutMs = 120_000): Promise<Record<string, any>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await callApi(stack, 'GET', `/v2/models/${modelId}/versions/${versionId}`);
+    const code: unknown = body.model_version?.status?.code;
+    if (code !== 21103 && code !== 21101) {
+      return body.model_version as Record<string, any>;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Version ${versionId} did not finish within ${timeoutMs} ms; last response: ${JSON.stringify(body)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Queues a new version and returns it once trained or failed. */
+async function train(modelId: string) {
+  const queued = await queueTraining(modelId);
+  expect(queued.status.code).toBe(21103);
+  return waitForVersion(modelId, queued.id);
 }
 
 async function clusterOf(modelId: string, base64: string, versionId?: string): Promise<string> {
@@ -58,8 +82,23 @@ describe('clusterer', () => {
     expect(response.body.status.details).toMatch(/Model groups has no trained version\. Train one with POST \/v2\/models\/groups\/versions/);
   });
 
+  it('queues training off the request', async () => {
+    const queued = await queueTraining('groups');
+
+    expect(queued.status.code).toBe(21103);
+    expect(queued.train_info.search_index).toBe('pending');
+    await stack.idle();
+    const event = stack.events().find((found) => found.detail.version_id === queued.id);
+    expect(event?.eventBusName).toBe(stack.eventBusName);
+    expect(event?.source).toBe('percept');
+    expect(event?.['detail-type']).toBe('Clusterer Version Queued');
+    expect(event?.detail).toEqual({ app_id: 'main', model_id: 'groups', version_id: queued.id });
+    expect(stack.invocationCounts()['percept-cluster-train-version']).toBeGreaterThanOrEqual(1);
+    firstVersion = (await waitForVersion('groups', queued.id)).id;
+  });
+
   it('trains k-means on the app embeddings', async () => {
-    const version = await train('groups');
+    const version = await callApi(stack, 'GET', `/v2/models/groups/versions/${firstVersion}`).then((response) => response.body.model_version);
 
     expect(version.status.code).toBe(21100);
     expect(version.train_info.k).toBe(3);
@@ -68,7 +107,6 @@ describe('clusterer', () => {
     expect(version.train_info.cluster_sizes.reduce((sum: number, size: number) => sum + size, 0)).toBe(PHOTOS.length);
     expect(version.train_info.search_index).toBe('active');
     expect(version.total_input_count).toBe(PHOTOS.length);
-    firstVersion = version.id;
   });
 
   it('predicts the cluster of the original for an altered copy', async () => {
@@ -105,17 +143,14 @@ describe('clusterer', () => {
   });
 
   it('keeps searching while a new version trains', async () => {
-    const training = train('groups');
+    const queued = await queueTraining('groups');
     const searches: string[][] = [];
-    let finished = false;
-    void training.finally(() => {
-      finished = true;
-    });
-    // Search at least twice, and until the training request has returned.
-    while (!finished || searches.length < 2) {
+    let version = queued;
+    // Search at least twice, and until the version has left the queue and training.
+    while (version.status.code === 21103 || version.status.code === 21101 || searches.length < 2) {
       searches.push(await searchByAlteredCopy('rocket.jpg'));
+      version = (await callApi(stack, 'GET', `/v2/models/groups/versions/${queued.id}`)).body.model_version;
     }
-    const version = await training;
 
     expect(version.status.code).toBe(21100);
     for (const ids of searches) {

@@ -1,11 +1,13 @@
 /**
- * Model version routes of clusterers: train a version (k-means on the app's embeddings, and
- * the search index's lists when the clusterer drives the index), list, read and delete
- * versions. `model-versions.ts` sends a request here when its model is a clusterer.
+ * Model version routes of clusterers: queue a version for training (k-means on the app's
+ * embeddings, and the search index's lists when the clusterer drives the index, in the
+ * training function), list, read and delete versions. `model-versions.ts` sends a request
+ * here when its model is a clusterer.
  */
+import { TrainingStatusCode } from '#commons/classifier/status.ts';
 import { CLUSTERER_TYPE } from '#commons/cluster/model-type.ts';
 import { type ClusterVersionRecord, getClusterVersion, listClusterVersions } from '#commons/cluster/version-store.ts';
-import { trainClusterVersion } from '#commons/cluster/versions.ts';
+import { queueClusterVersion } from '#commons/cluster/versions.ts';
 import { NotFoundError, StatusCode } from '#commons/errors.ts';
 import { type ApiRequest, parsePaging } from '#commons/http/api-event.ts';
 import { okStatus } from '#commons/http/responses.ts';
@@ -22,15 +24,18 @@ export async function clustererOf(request: ApiRequest): Promise<ModelRecord | un
 }
 
 /**
- * Trains a version inside the request and returns the model with it, trained or failed.
- * While it trains, searches use the index's previous version (or exact search).
+ * Queues a new version and returns the model with it, with status 21103 (queued). The
+ * training function trains it off the request and marks it 21101 (training), then 21100
+ * (trained) or failed (21106, or 21110 without embeddings). Clients poll
+ * `GET /v2/models/{model_id}/versions/{version_id}` for the outcome. Until the version is
+ * trained, searches use the index's previous version (or exact search).
  */
 export async function createClusterVersionRoute(request: ApiRequest, record: ModelRecord): Promise<unknown> {
-  // NOTE: training and the index build run inside the API request, whose Lambda timeout is
-  // 30 s. k-means trains on a sample of at most CLUSTER_MAX_TRAINING_VECTORS vectors, but the
-  // build reads and writes every vector of the app once. Its time at 100,000 vectors and more
-  // was not measured, and larger apps need the build as a task outside the API.
-  const version = await trainClusterVersion(request.appId, record);
+  // Training runs in the training function, which has 15 minutes, because inside the request
+  // it reached API Gateway's 30 s limit: 28.4 s at 100,000 vectors (k = 1265, a 20,000-vector
+  // sample, all vectors written to lists) on a 2-core AMD EPYC under a load average of about 5
+  // (bench/RESULTS.md, "Search through the local API").
+  const version = await queueClusterVersion(request.appId, record);
   logger.info('clusterer version created', { modelId: record.id, versionId: version.id, status: version.status.code });
   return {
     status: okStatus(request.requestId),
@@ -73,11 +78,21 @@ export async function getClusterVersionMetricsRoute(request: ApiRequest, record:
 
 /**
  * Returns a version in Clarifai's `model_version` shape. `train_info.search_index` is
- * `active` when searches probe this version's lists, `building` while its lists are written,
- * `inactive` for an older version, and `not_indexed` when the clusterer does not drive the index.
+ * `pending` while the version is queued or trains k-means, `building` while its lists are
+ * written, `active` when searches probe them, `inactive` for a replaced or failed version,
+ * and `not_indexed` when the clusterer does not drive the index.
  */
 async function toClarifaiClusterVersion(version: ClusterVersionRecord): Promise<Record<string, unknown>> {
-  const searchIndex: IndexStatus | 'not_indexed' = version.indexed ? await indexStatusOf(version.app_id, version.id) : 'not_indexed';
+  let searchIndex: IndexStatus | 'pending' | 'not_indexed' = 'not_indexed';
+  if (version.indexed && version.status.code === TrainingStatusCode.MODEL_QUEUED_FOR_TRAINING) {
+    // The build starts only after the training function marked the version training.
+    searchIndex = 'pending';
+  } else if (version.indexed) {
+    searchIndex = await indexStatusOf(version.app_id, version.id);
+    if (searchIndex === 'inactive' && version.status.code === TrainingStatusCode.MODEL_TRAINING) {
+      searchIndex = 'pending';
+    }
+  }
   return {
     id: version.id,
     created_at: version.created_at,

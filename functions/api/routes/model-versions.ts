@@ -38,10 +38,11 @@ import {
 } from './cluster-versions.ts';
 
 /**
- * Trains a version and returns the model with it. Training runs inside the request, so the
- * response carries the final status: trained, or failed with the Clarifai code and details.
- * The optional body field `target_precision` (a Percept extension) is the precision that the
- * version's calibrated thresholds aim for.
+ * Trains a version and returns the model with it. An embedding classifier trains inside the
+ * request, so the response carries the final status: trained, or failed with the Clarifai
+ * code and details. Deep-trained models and clusterers return the version queued (21103) and
+ * train off the request. The optional body field `target_precision` (a Percept extension) is
+ * the precision that a classifier version's calibrated thresholds aim for.
  */
 export async function createModelVersionRoute(request: ApiRequest): Promise<unknown> {
   const deepModel = await deepModelOf(request);

@@ -4,43 +4,21 @@
  * `general-image-embedding`), `k` (the number of clusters; by default 4 × √n of the n
  * vectors at training, at most n) and `iterations` (Lloyd iterations, default 20).
  */
+import { DEFAULT_CLUSTER_EMBEDDING_MODEL_ID, MAX_CLUSTERS, MAX_ITERATIONS } from '#commons/cluster/params.ts';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import { listModels } from '#commons/models/index.ts';
 import type { RawModelParams } from '#commons/workflows/node-data.ts';
 
-export const CLUSTERER_TYPE = 'clusterer';
-export const DEFAULT_CLUSTER_EMBEDDING_MODEL_ID = 'general-image-embedding';
-
-/**
- * The most clusters a version may have. Ingest compares every new vector with every
- * centroid, and version changes touch one DynamoDB partition per cluster.
- */
-export const MAX_CLUSTERS = 10_000;
-
-export const DEFAULT_ITERATIONS = 20;
-const MAX_ITERATIONS = 100;
-
-export interface ClustererParams {
-  embeddingModelId: string;
-  /** Unset: chosen from the number of vectors at training. */
-  k?: number;
-  iterations: number;
-}
-
-/** Returns the typed parameters of a stored clusterer (checked by `prepareClustererParams` when it was created). */
-export function clustererParamsOf(params: RawModelParams): ClustererParams {
-  const { embedding_model_id: embeddingModelId, k, iterations } = params.model_metadata;
-  return {
-    embeddingModelId: typeof embeddingModelId === 'string' ? embeddingModelId : DEFAULT_CLUSTER_EMBEDDING_MODEL_ID,
-    ...(typeof k === 'number' ? { k } : {}),
-    iterations: typeof iterations === 'number' ? iterations : DEFAULT_ITERATIONS,
-  };
-}
-
-/** Returns the number of clusters for `count` vectors: `k` when set, else round(4 × √count), between 1 and `count`. */
-export function clusterCount(params: ClustererParams, count: number): number {
-  return params.k ?? Math.max(1, Math.min(count, MAX_CLUSTERS, Math.round(4 * Math.sqrt(count))));
-}
+export {
+  CLUSTERER_TYPE,
+  type ClustererParams,
+  DEFAULT_CLUSTER_EMBEDDING_MODEL_ID,
+  DEFAULT_ITERATIONS,
+  MAX_CLUSTERS,
+  MAX_ITERATIONS,
+  clusterCount,
+  clustererParamsOf,
+} from '#commons/cluster/params.ts';
 
 function invalidParameter(field: string, value: unknown, expected: string): InvalidInputError {
   return new InvalidInputError(

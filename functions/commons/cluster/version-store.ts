@@ -3,10 +3,11 @@
  * in the app's partition) next to those of embedding classifiers. The centroids are too large
  * for an item, so they live in S3 under `model_key`.
  */
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
-import { TrainingStatusCode } from '#commons/classifier/status.ts';
+import { TrainingStatus, TrainingStatusCode } from '#commons/classifier/status.ts';
 import { config } from '#commons/config.ts';
 import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
 import { appPk, modelVersionSk, modelVersionSkPrefix } from '#commons/storage/keys.ts';
@@ -24,6 +25,8 @@ export interface ClusterVersionRecord {
   /** Values per vector; 0 until trained. */
   dim: number;
   iterations: number;
+  /** The clusterer's `k` when the version was queued; unset to choose k from the number of vectors. */
+  requested_k?: number;
   /** S3 key of the centroids and quantizer; set once trained. */
   model_key?: string;
   /** `vectors`: the app's vectors assigned to clusters; `training_vectors`: the sample k-means trained on. */
@@ -32,6 +35,10 @@ export interface ClusterVersionRecord {
   cluster_sizes: number[];
   /** Whether training built the search index's lists for this version (see docs/search.md). */
   indexed: boolean;
+  /** Request id of the training function invocation that claimed the version to train it. */
+  training_attempt?: string;
+  /** When that invocation started to train the version. */
+  training_started_at?: string;
   created_at: string;
   modified_at: string;
 }
@@ -43,6 +50,92 @@ export async function putClusterVersion(record: ClusterVersionRecord): Promise<v
       Item: { pk: appPk(record.app_id), sk: modelVersionSk(record.model_id, record.id), ...record },
     }),
   );
+}
+
+/**
+ * A training invocation lasts at most 15 minutes, Lambda's longest timeout, so a version still
+ * training after that was left by an invocation that timed out or crashed.
+ */
+export const ABANDONED_TRAINING_MS = 15 * 60 * 1000;
+
+const STATUS_NAMES = { '#status': 'status', '#code': 'code' };
+
+/**
+ * Marks a queued version as training by the invocation `attemptId` and returns it. Returns
+ * undefined when another invocation claimed it, it finished, or it does not exist. A version
+ * that `attemptId` claimed before is claimed again, because Lambda retries a failed
+ * invocation with the same request id. So is a version whose training was abandoned.
+ */
+export async function claimClusterVersion(
+  appId: string,
+  modelId: string,
+  versionId: string,
+  attemptId: string,
+  now = new Date(),
+): Promise<ClusterVersionRecord | undefined> {
+  try {
+    const { Attributes } = await documentClient().send(
+      new UpdateCommand({
+        TableName: config.tableName,
+        Key: { pk: appPk(appId), sk: modelVersionSk(modelId, versionId) },
+        UpdateExpression: 'SET #status = :training, training_attempt = :attempt, training_started_at = :now, modified_at = :now',
+        ConditionExpression:
+          'attribute_exists(pk) AND (#status.#code = :queuedCode OR (#status.#code = :trainingCode AND (training_attempt = :attempt OR training_started_at < :abandonedBefore)))',
+        ExpressionAttributeNames: STATUS_NAMES,
+        ExpressionAttributeValues: {
+          ':training': TrainingStatus.training(),
+          ':attempt': attemptId,
+          ':now': now.toISOString(),
+          ':queuedCode': TrainingStatusCode.MODEL_QUEUED_FOR_TRAINING,
+          ':trainingCode': TrainingStatusCode.MODEL_TRAINING,
+          ':abandonedBefore': new Date(now.getTime() - ABANDONED_TRAINING_MS).toISOString(),
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return stripKeys(Attributes ?? {});
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Stores the outcome of a training, unless the version is no longer claimed by the invocation
+ * `attemptId` (it was deleted or claimed by another one). Returns whether it stored it.
+ */
+export async function finishClusterVersion(record: ClusterVersionRecord, attemptId: string): Promise<boolean> {
+  return putClusterVersionIf(record, '#status.#code = :trainingCode AND training_attempt = :attempt', {
+    ':trainingCode': TrainingStatusCode.MODEL_TRAINING,
+    ':attempt': attemptId,
+  });
+}
+
+/** Stores the version with a failed status unless it left the queue. Returns whether it stored it. */
+export async function failQueuedClusterVersion(record: ClusterVersionRecord): Promise<boolean> {
+  return putClusterVersionIf(record, '#status.#code = :queuedCode', { ':queuedCode': TrainingStatusCode.MODEL_QUEUED_FOR_TRAINING });
+}
+
+async function putClusterVersionIf(record: ClusterVersionRecord, condition: string, values: Record<string, unknown>): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new PutCommand({
+        TableName: config.tableName,
+        Item: { pk: appPk(record.app_id), sk: modelVersionSk(record.model_id, record.id), ...record },
+        ConditionExpression: condition,
+        ExpressionAttributeNames: STATUS_NAMES,
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) {
+      return false;
+    }
+    throw error;
+  }
 }
 
 /** Returns the version or throws `MODEL_VERSION_NOT_FOUND`. */

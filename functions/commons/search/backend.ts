@@ -18,9 +18,11 @@ export interface VectorSearchRequest {
   topK: number;
   /**
    * Keeps only the inputs it returns true for. A backend that can filter during its scan does
-   * so; one that cannot asks for more candidates and filters them afterwards.
+   * so; one that cannot requests more candidates and filters them afterwards. Backends call it
+   * for a batch of candidates at once and await the results together, so an implementation
+   * that reads records can read each batch in one request (`CandidateFilter.isAllowed`).
    */
-  allow?: (inputId: string) => boolean;
+  allow?: (inputId: string) => boolean | Promise<boolean>;
 }
 
 export interface VectorSearchHit {

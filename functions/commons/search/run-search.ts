@@ -20,13 +20,13 @@ import { type InputRecord, findInput } from '#commons/storage/inputs.ts';
 import { INPUT_SK_PREFIX, appPk } from '#commons/storage/keys.ts';
 
 /**
- * The maximum number of candidates a filtered visual search requests from the backend. A
- * search whose filters keep fewer than a page among them returns fewer hits than exist.
+ * The maximum number of hits an unfiltered visual search requests from the backend. When inputs were
+ * deleted while their vectors stayed in the index, it requests more to fill the page.
  */
 export const MAX_VISUAL_CANDIDATES = 10_000;
 
-/** Candidates that a filtered visual search requests first, per hit needed. */
-const FILTERED_OVERFETCH = 4;
+/** How much more an unfiltered visual search requests when deleted inputs left its page short. */
+const REFILL_FACTOR = 4;
 
 export interface SearchHit {
   /** Cosine similarity for a visual rank, the predicted value for a concept rank, 1 without a rank. */
@@ -112,8 +112,9 @@ async function queryVector(appId: string, rank: Extract<SearchRank, { kind: 'ima
 }
 
 /**
- * Requests the nearest inputs from the backend and filters them. When the filters keep fewer
- * than `needed` of them, it requests four times as many, up to `MAX_VISUAL_CANDIDATES`.
+ * Requests the nearest inputs from the backend. With filters, the backend checks candidates
+ * with `CandidateFilter.isAllowed` in score order during its search, so that it can probe
+ * further when the filters keep few inputs, and returns only inputs that pass them.
  */
 async function rankBySimilarity(
   appId: string,
@@ -122,20 +123,21 @@ async function rankBySimilarity(
   needed: number,
 ): Promise<RankedInput[]> {
   const backend = searchBackend();
-  const filtered = candidates.hasFilters;
-  let topK = filtered ? Math.min(MAX_VISUAL_CANDIDATES, needed * FILTERED_OVERFETCH) : needed;
+  const allow = candidates.hasFilters ? (inputId: string) => candidates.isAllowed(inputId) : undefined;
+  let topK = needed;
   for (;;) {
-    const hits = await backend.search({ appId, vector, topK });
+    const hits = await backend.search({ appId, vector, topK, ...(allow === undefined ? {} : { allow }) });
+    // The inputs are read already when the filters decided about them.
     const kept = await candidates.select(hits.map((hit) => hit.inputId));
     const ranked = hits.flatMap((hit) => {
       const input = kept.get(hit.inputId);
       return input === undefined ? [] : [{ input, score: hit.score }];
     });
-    if (ranked.length >= needed || hits.length < topK || topK >= MAX_VISUAL_CANDIDATES) {
+    if (ranked.length >= needed || hits.length < topK || allow !== undefined || topK >= MAX_VISUAL_CANDIDATES) {
       await removeVanishedInputs(appId, candidates.missingInputIds);
       return ranked;
     }
-    topK = Math.min(MAX_VISUAL_CANDIDATES, topK * FILTERED_OVERFETCH);
+    topK = Math.min(MAX_VISUAL_CANDIDATES, topK * REFILL_FACTOR);
   }
 }
 

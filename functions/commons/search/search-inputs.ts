@@ -31,10 +31,17 @@ export async function mapConcurrently<T, R>(items: readonly T[], limit: number, 
   return results;
 }
 
+interface PendingCheck {
+  inputId: string;
+  resolve: (allowed: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
 export class CandidateFilter {
   private readonly inputs = new Map<string, InputRecord | undefined>();
   private readonly annotations = new Map<string, AnnotationRecord[]>();
   private readonly needsAnnotations: boolean;
+  private pending: PendingCheck[] = [];
 
   public constructor(
     private readonly appId: string,
@@ -66,6 +73,35 @@ export class CandidateFilter {
       const input = this.inputs.get(inputId);
       return input === undefined ? [] : [input];
     }));
+  }
+
+  /**
+   * Returns whether the input exists and passes every filter: the `allow` of a vector search.
+   * Calls made before the next microtask are resolved together by one `select`, so a backend
+   * that checks a batch of candidates at once costs one BatchGetItem per 100 of them.
+   */
+  public isAllowed(inputId: string): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ inputId, resolve, reject });
+      if (this.pending.length === 1) {
+        queueMicrotask(() => void this.answerPending());
+      }
+    });
+  }
+
+  private async answerPending(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      const kept = await this.select(batch.map((check) => check.inputId));
+      for (const check of batch) {
+        check.resolve(kept.has(check.inputId));
+      }
+    } catch (error) {
+      for (const check of batch) {
+        check.reject(error);
+      }
+    }
   }
 
   /** Returns the given inputs that pass every filter, by id. */

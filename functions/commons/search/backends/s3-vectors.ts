@@ -196,15 +196,17 @@ export class S3VectorsBackend implements VectorBackend {
           nextToken,
         }),
       );
-      for (const match of output.vectors ?? []) {
-        if (match.key === undefined || (allow !== undefined && !allow(match.key))) {
+      const matches = (output.vectors ?? []).filter((match) => match.key !== undefined);
+      const allowed = await Promise.all(matches.map((match) => (allow === undefined ? true : allow(match.key as string))));
+      for (const [index, match] of matches.entries()) {
+        if (!allowed[index]) {
           continue;
         }
         if (match.distance === undefined) {
           throw new Error(`QueryVectors returned no distance for key ${match.key} although returnDistance was set.`);
         }
         // The index's metric is cosine, whose distance is 1 - cosine similarity.
-        hits.push({ inputId: match.key, score: 1 - match.distance });
+        hits.push({ inputId: match.key as string, score: 1 - match.distance });
       }
       nextToken = output.nextToken;
     } while (nextToken !== undefined && hits.length < wanted);
