@@ -124,7 +124,7 @@ export function decodeClusterList(bytes: Uint8Array): ClusterList {
     position += length;
   }
   if (position !== codesStart) {
-    throw new Error(`Invalid cluster list: the id lengths add up to ${position - HEADER_BYTES - 2 * count} bytes, the header says ${idBytes}.`);
+    throw new Error(`Invalid cluster list: the id lengths add up to ${position - HEADER_BYTES - 2 * count} bytes, but the header gives ${idBytes}.`);
   }
 
   const list: ClusterList = { dim, codeBytes, ids, codes: bytes.subarray(codesStart, codesEnd) };

@@ -186,7 +186,7 @@ function shareChildren(memberCounts: number[], total: number, memberTotal: numbe
         chosen = parent;
       }
     });
-    // Unreachable while the sample holds at least `total` rows, which the caller ensures.
+    // Unreachable while the sample has at least `total` rows, which the caller ensures.
     if (chosen === -1) {
       throw new RangeError(`Cannot share ${total} lists among ${memberTotal} training vectors.`);
     }

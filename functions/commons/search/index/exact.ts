@@ -145,10 +145,10 @@ export class ExactIndex {
 }
 
 /**
- * Estimates the heap bytes of `ids` kept in an array and a `Map` keyed by id: per id a one-byte
- * string (about 16 bytes of header plus one byte per character; ids are usually ASCII), an array
- * slot of 8 bytes and a Map entry of about 32 bytes. NOTE: an estimate of V8's layout, not a
- * measurement; two-byte strings take twice the character bytes.
+ * Estimates the heap bytes of `ids` kept in an array and a `Map` keyed by id. Per id it counts a
+ * one-byte string (about 16 bytes of header plus one byte per character, as for ASCII ids), an
+ * array slot of 8 bytes and a Map entry of about 32 bytes. NOTE: an estimate of V8's layout, not
+ * a measurement. Ids with characters beyond Latin-1 take two bytes per character.
  */
 export function estimateIdBytes(ids: readonly string[]): number {
   let bytes = 0;

@@ -9,7 +9,7 @@ import { countRows, dotAll } from '#commons/search/index/vectors.ts';
 
 export interface IvfHeader {
   dim: number;
-  /** `nlist * dim` unit-length values, row-major; list `i` holds the vectors nearest to centroid `i`. */
+  /** `nlist * dim` unit-length values, row-major. List `i` contains the vectors nearest to centroid `i`. */
   centroids: Float32Array;
   quantizer: Quantizer;
   /** Whether the lists carry float vectors for exact re-ranking. */
@@ -43,9 +43,9 @@ const STORES_VECTORS = 1;
 
 /**
  * Writes into `buffers.lists` the `nprobe` lists whose centroids have the highest dot product with
- * `query`, nearest first, and returns how many it wrote. With a parent level, only the children
- * of the `parentProbe` best parents are ranked, so a list under another parent can be missed;
- * without one, every centroid is ranked and `parentProbe` is ignored.
+ * `query`, nearest first, and their scores into `buffers.listScores`, and returns how many it
+ * wrote. With a parent level, only the children of the `parentProbe` best parents are ranked, so
+ * a list under another parent can be missed. Without one, every centroid is ranked.
  */
 export function probeLists(header: IvfHeader, query: Float32Array, nprobe: number, parentProbe: number, buffers: ProbeBuffers): number {
   const { dim, centroids, parents, childStarts } = header;
@@ -95,10 +95,10 @@ function pushAll(best: TopK, scores: Float32Array, first: number, end: number): 
 }
 
 /**
- * Returns the header as bytes, little-endian: "PIVF", then uint32 dimension, nlist, flags (bit 0:
- * lists store float vectors), quantizer byte length and parent count (0 for a flat training);
- * the quantizer bytes (`serializeQuantizer`), zero padding to a multiple of 4, the centroids and
- * the parents as float32, and the parent count + 1 child starts as uint32.
+ * Returns the header as bytes, little-endian. The bytes are "PIVF", then uint32 dimension, nlist,
+ * flags (bit 0: lists store float vectors), quantizer byte length and parent count (0 for a flat
+ * training). Then follow the quantizer bytes (`serializeQuantizer`), zero padding to a multiple
+ * of 4, the centroids and the parents as float32, and the parent count + 1 child starts as uint32.
  */
 export function encodeIvfHeader(header: IvfHeader): Uint8Array {
   const nlist = countRows(header.centroids, header.dim, 'centroids');

@@ -2,10 +2,10 @@
  * An inverted file (IVF) index: k-means splits the vectors into `nlist` clusters, each kept as
  * a list of ids, quantizer codes and, optionally, float vectors. A code stores the residual
  * `x - c` of a vector `x` from its list's centroid `c`, which is smaller than `x` and so
- * compresses with less error. A search ranks the centroids (through the parent level of a
- * two-level training, see `coarse.ts`), scans the codes of the `nprobe` nearest lists with the
- * score `dot(q, c) + approximate dot(q, x - c)` (the first pass), then re-scores the best
- * `rerank` candidates exactly with their float vectors.
+ * compresses with less error. A search ranks the centroids, through the parent level when the
+ * training was two-level (see `coarse.ts`). It scans the codes of the `nprobe` nearest lists
+ * with the score `dot(q, c) + approximate dot(q, x - c)`, the first pass. Then it re-scores the
+ * best `rerank` candidates exactly with their float vectors.
  *
  * The same parts travel to storage: `exportHeader` returns the centroids and the quantizer, and
  * `exportList` one list in the `cluster-list.ts` format. `probeLists` and `searchClusterLists`
@@ -31,7 +31,7 @@ import { TopK } from '#commons/search/index/top-k.ts';
 import { checkVector, countRows, dot, dotAll } from '#commons/search/index/vectors.ts';
 
 export interface IvfBuildOptions {
-  /** Number of clusters (inverted lists), at most the number of vectors. @default round(4 * sqrt(n)) */
+  /** Number of clusters (inverted lists), at most the number of vectors. @default min(n, round(4 * sqrt(n))) */
   nlist?: number;
   /** Seed of the k-means training; the same seed and data give the same index. @default 1 */
   seed?: number;
@@ -47,18 +47,23 @@ export interface IvfBuildOptions {
 
 export interface IvfSearchOptions {
   /**
-   * Lists scanned, nearest centroids first. More lists raise recall and cost time; on the
-   * benchmark's 1M vectors (4,000 lists) recall@10 reached 0.95 at about 24. @default 16
+   * Lists scanned, nearest centroids first. More lists raise recall and cost time. On the 1M
+   * vectors of bench/search.bench.ts (4,000 lists), recall@10 was 0.93 at 16 and 0.96 at 24,
+   * with rerank 50. @default 16
    */
   nprobe?: number;
   /**
    * Parents whose children are ranked to choose the lists, for an index trained in two levels
-   * (see `coarse.ts`); more parents find the nearest lists more reliably. @default max(8, ceil(nprobe / 2))
+   * (see `coarse.ts`). More parents find the nearest lists more reliably. @default max(8, ceil(nprobe / 2))
    */
   parentProbe?: number;
   /** First-pass candidates re-scored with the float vectors; `k` when lower than `k`. @default 5 * k */
   rerank?: number;
-  /** Keeps only the ids it returns true for, checked during the scan. */
+  /**
+   * Keeps only the ids it returns true for, checked during the scan. NOTE: only the `nprobe`
+   * lists are scanned, so a filter that allows few ids can return fewer than `k` hits although
+   * more allowed ids exist. Raise `nprobe` for such filters, up to `nlist` for an exhaustive scan.
+   */
   allow?: (id: string) => boolean;
 }
 
@@ -107,6 +112,10 @@ class SearchBuffers {
   }
 }
 
+/**
+ * An IVF index in memory. Searches reuse buffers of the index, so an `allow` callback must not
+ * search the same index.
+ */
 export class IvfIndex {
   public readonly dim: number;
   public readonly nlist: number;
@@ -154,7 +163,7 @@ export class IvfIndex {
     if (count === 0) {
       throw new RangeError('An IVF index needs at least one vector to train on, got none.');
     }
-    const nlist = options.nlist ?? Math.max(1, Math.round(DEFAULT_NLIST_FACTOR * Math.sqrt(count)));
+    const nlist = options.nlist ?? Math.min(count, Math.round(DEFAULT_NLIST_FACTOR * Math.sqrt(count)));
     if (!Number.isSafeInteger(nlist) || nlist < 1 || nlist > count) {
       throw new RangeError(`nlist must be an integer from 1 to the number of vectors (${count}), got ${nlist}.`);
     }
@@ -201,7 +210,7 @@ export class IvfIndex {
     return this.listOfId.has(id);
   }
 
-  /** Returns the list that holds `id`, or undefined when the index has no vector for it. */
+  /** Returns the list that contains `id`, or undefined when the index has no vector for it. */
   public listOf(id: string): number | undefined {
     return this.listOfId.get(id);
   }
@@ -219,14 +228,7 @@ export class IvfIndex {
   public add(id: string, vector: Float32Array): number {
     checkVector(vector, this.dim);
     this.remove(id);
-    const scores = this.probeBuffers.scores;
-    dotAll(this.centroids, this.dim, vector, 0, scores);
-    let nearest = 0;
-    for (let list = 1; list < this.nlist; list += 1) {
-      if (scores[list]! > scores[nearest]!) {
-        nearest = list;
-      }
-    }
+    const nearest = nearestList(this.header, vector, this.probeBuffers.scores);
     this.encodeResidual(vector, 0, nearest);
     this.append(nearest, id, this.code, 0, vector, 0);
     return nearest;
@@ -300,7 +302,7 @@ export class IvfIndex {
     return bytes;
   }
 
-  /** Returns the centroids, the quantizer and whether lists carry vectors, in the format of `encodeIvfHeader`. */
+  /** Returns the header (centroids, parents, quantizer, whether lists carry vectors) in the format of `encodeIvfHeader`. */
   public exportHeader(): Uint8Array {
     return encodeIvfHeader(this.header);
   }
@@ -331,7 +333,7 @@ export class IvfIndex {
       );
     }
     if (this.storeVectors && decoded.vectors === undefined) {
-      throw new RangeError(`List ${listIndex} has no float vectors, but the header says that the lists store them.`);
+      throw new RangeError(`List ${listIndex} has no float vectors, but the header requires them (storeVectors is true).`);
     }
     const list = this.lists[listIndex]!;
     this.reserve(list, list.ids.length + decoded.ids.length);
@@ -360,12 +362,7 @@ export class IvfIndex {
 
   /** Writes into `this.code` the code of the vector's residual from the centroid of `listIndex`. */
   private encodeResidual(vectors: Float32Array, offset: number, listIndex: number): void {
-    const residual = this.residual;
-    const centroidOffset = listIndex * this.dim;
-    for (let j = 0; j < this.dim; j += 1) {
-      residual[j] = vectors[offset + j]! - this.centroids[centroidOffset + j]!;
-    }
-    encodeInto(this.quantizer, residual, 0, this.code, 0);
+    encodeResidualInto(this.header, vectors, offset, listIndex, this.residual, this.code);
   }
 
   private append(
@@ -462,6 +459,47 @@ export function searchClusterLists(
 }
 
 /**
+ * Returns the list that `vector` joins, the one of its nearest centroid, and its code for that
+ * list: what an index kept in storage appends to that list for a new input.
+ */
+export function encodeEntry(header: IvfHeader, vector: Float32Array): { listIndex: number; code: Uint8Array } {
+  checkVector(vector, header.dim);
+  const listIndex = nearestList(header, vector, new Float32Array(header.centroids.length / header.dim));
+  const code = new Uint8Array(codeBytes(header.quantizer));
+  encodeResidualInto(header, vector, 0, listIndex, new Float32Array(header.dim), code);
+  return { listIndex, code };
+}
+
+/** Returns the list whose centroid has the highest dot product with `vector`, ranking every centroid. */
+function nearestList(header: IvfHeader, vector: Float32Array, scores: Float32Array): number {
+  dotAll(header.centroids, header.dim, vector, 0, scores);
+  let nearest = 0;
+  for (let list = 1; list < scores.length; list += 1) {
+    if (scores[list]! > scores[nearest]!) {
+      nearest = list;
+    }
+  }
+  return nearest;
+}
+
+/** Writes into `code` the code of the residual of `vectors[offset ..]` from the centroid of `listIndex`. */
+function encodeResidualInto(
+  header: IvfHeader,
+  vectors: Float32Array,
+  offset: number,
+  listIndex: number,
+  residual: Float32Array,
+  code: Uint8Array,
+): void {
+  const { dim, centroids } = header;
+  const centroidOffset = listIndex * dim;
+  for (let j = 0; j < dim; j += 1) {
+    residual[j] = vectors[offset + j]! - centroids[centroidOffset + j]!;
+  }
+  encodeInto(header.quantizer, residual, 0, code, 0);
+}
+
+/**
  * Returns the residuals `x - c` of up to `QUANTIZER_SAMPLE` random rows from their list's
  * centroid: the quantizer's training set.
  */
@@ -508,9 +546,10 @@ function scanList(
   // One loop per code kind, so that V8 compiles each with a single, inlined scoring function.
   // The filter runs only for entries that would enter the candidates.
   if (table.kind === 'pq') {
-    const runs = table.table.length >> 8;
+    const lookup = table.table;
+    const runs = lookup.length >> 8;
     for (let slot = 0; slot < count; slot += 1) {
-      const score = centroidScore + productDot(table.table, codes, slot * runs);
+      const score = centroidScore + productDot(lookup, codes, slot * runs);
       if (score > threshold && (allow === undefined || allow(ids[slot]!))) {
         candidates.push(score, base + slot);
         threshold = candidates.threshold;
@@ -518,9 +557,10 @@ function scanList(
     }
     return;
   }
-  const dim = table.weights.length;
+  const { weights, bias } = table;
+  const dim = weights.length;
   for (let slot = 0; slot < count; slot += 1) {
-    const score = centroidScore + scalarDot(table.weights, table.bias, codes, slot * dim);
+    const score = centroidScore + scalarDot(weights, bias, codes, slot * dim);
     if (score > threshold && (allow === undefined || allow(ids[slot]!))) {
       candidates.push(score, base + slot);
       threshold = candidates.threshold;

@@ -34,10 +34,10 @@ const DEFAULT_ITERATIONS = 20;
 const DEFAULT_SEED = 1;
 
 /**
- * Trains `k` centroids (unit-length unless `spherical` is false) on `vectors` (row-major, `dim` columns) and returns them as
- * one row-major array of `k * dim` values. Starts from greedy k-means++ (see `kMeansPlusPlus`),
- * then runs Lloyd iterations on the sample. A cluster left empty by an iteration is re-seeded with
- * the sample point farthest from its own centroid.
+ * Trains `k` centroids, unit-length unless `spherical` is false, on `vectors` (row-major, `dim`
+ * columns) and returns them as one row-major array of `k * dim` values. Starts from greedy
+ * k-means++ (see `kMeansPlusPlus`), then runs Lloyd iterations on the sample. A cluster left
+ * empty by an iteration is re-seeded with the sample point farthest from its own centroid.
  */
 export function trainKMeans(vectors: Float32Array, dim: number, options: KMeansOptions): Float32Array {
   const count = countRows(vectors, dim);

@@ -6,12 +6,17 @@
  *   [offset_j, offset_j + 255 * step_j] onto the codes 0..255. Cheap to train and encode, and
  *   nearly as precise as the floats.
  * - `pq`, product quantization (Jégou, Douze and Schmid, "Product quantization for nearest
- *   neighbor search", IEEE TPAMI 2011): the dimensions are cut into `subspaces` runs, each run is
- *   replaced by the nearest of 256 k-means centroids trained on that run, and a code is one byte
+ *   neighbor search", IEEE TPAMI 2011). The dimensions are cut into `subspaces` runs. Each run is
+ *   replaced by the nearest of 256 k-means centroids trained on that run, so a code is one byte
  *   per run. A query first fills a table of its dot product with every centroid of every run, so
  *   the approximate dot product of a code is `subspaces` table look-ups.
  *
- * TODO: choose after measuring
+ * `IvfIndex` uses `pq` by default. At 120 dimensions a `pq` code is 30 look-ups against 120
+ * multiply-adds for `sq8`, and V8 runs both as scalar code (no SIMD). So scanning a list costs
+ * `pq` a fraction of the work, and its codes are 4 times smaller. Its codes are less precise, so a
+ * search re-ranks more candidates. bench/search.bench.ts measures both at equal recall
+ * (bench/RESULTS.md, "Vector search"). `sq8` trains in one pass over the data and stays the
+ * default of `trainQuantizer`.
  */
 import { trainKMeans } from '#commons/search/index/kmeans.ts';
 import { Random } from '#commons/search/index/random.ts';
@@ -176,7 +181,7 @@ export function encodeInto(quantizer: Quantizer, vector: Float32Array, vectorOff
     const { dim, offsets, steps } = quantizer;
     for (let j = 0; j < dim; j += 1) {
       const level = Math.round((vector[vectorOffset + j]! - offsets[j]!) / steps[j]!);
-      codes[codeOffset + j] = level < 0 ? 0 : level > LEVELS ? LEVELS : level;
+      codes[codeOffset + j] = Math.min(LEVELS, Math.max(0, level));
     }
     return;
   }
@@ -318,7 +323,7 @@ export function approximateDot(table: QueryTable, codes: Uint8Array, offset: num
   return table.kind === 'sq8' ? scalarDot(table.weights, table.bias, codes, offset) : productDot(table.table, codes, offset);
 }
 
-/** The `sq8` approximate dot product; exported for scan loops that branch on the kind once. */
+/** Returns the `sq8` approximate dot product, for scan loops that branch on the kind once. */
 export function scalarDot(weights: Float32Array, bias: number, codes: Uint8Array, offset: number): number {
   const dim = weights.length;
   let sum0 = 0;
@@ -338,7 +343,7 @@ export function scalarDot(weights: Float32Array, bias: number, codes: Uint8Array
   return bias + sum0 + sum1 + sum2 + sum3;
 }
 
-/** The `pq` approximate dot product; exported for scan loops that branch on the kind once. */
+/** Returns the `pq` approximate dot product, for scan loops that branch on the kind once. */
 export function productDot(table: Float32Array, codes: Uint8Array, offset: number): number {
   const runs = table.length >> 8;
   let sum0 = 0;
