@@ -3,7 +3,7 @@
  * Creates app models (checking their parameters with their type) and resolves the models
  * that workflow nodes name for the compiler.
  */
-import type { Concept, ModelTypeId } from '#commons/clarifai/types.ts';
+import type { Concept, ModelTypeId, Status } from '#commons/clarifai/types.ts';
 import { EMBEDDING_CLASSIFIER_TYPE, prepareClassifierParams } from '#commons/classifier/model-type.ts';
 import { CLUSTERER_TYPE, prepareClustererParams } from '#commons/cluster/model-type.ts';
 import { isDeepModel } from '#commons/deep-training/model-type.ts';
@@ -11,6 +11,7 @@ import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts
 import { type ClarifaiModel, toClarifaiModel } from '#commons/models/clarifai-model.ts';
 import { getModel, listModels, modelVersionId } from '#commons/models/index.ts';
 import { validateId } from '#commons/storage/ids.ts';
+import { listModelVersions } from '#commons/storage/model-versions.ts';
 import { type ModelRecord, findModel, listAppModels } from '#commons/storage/models.ts';
 import type { WorkflowDefinition } from '#commons/workflows/definition.ts';
 import {
@@ -209,7 +210,54 @@ function invalidOutputInfo(field: string, value: unknown, expected: string): Inv
 }
 
 /** Returns the Clarifai JSON of an app model. */
-export function toClarifaiAppModel(record: ModelRecord): ClarifaiModel & Record<string, unknown> {
+// Clarifai's status of a model with no trained version.
+const MODEL_UNTRAINED = 21102;
+
+/** The version that a model's JSON reports: its id, creation time and training status. */
+export interface ReportedVersion {
+  id: string;
+  created_at: string;
+  status: Status;
+}
+
+/** Whether the model's versions are trained from the app's data, so that a new model has none. */
+function isTrainedType(record: ModelRecord): boolean {
+  return record.model_type_id === EMBEDDING_CLASSIFIER_TYPE || record.model_type_id === CLUSTERER_TYPE || isDeepModel(record);
+}
+
+/**
+ * Returns the version that `GET /v2/models` reports for an app model: the newest version of
+ * a model trained from the app's data, or "not trained yet" (21102) before its first version.
+ * Other app models (operators, uploaded ONNX files) have the one version they were created with.
+ */
+export async function reportedVersionOf(record: ModelRecord): Promise<ReportedVersion | undefined> {
+  if (!isTrainedType(record)) {
+    return undefined;
+  }
+  const [newest] = await listModelVersions(record.app_id, record.id);
+  return newest === undefined ? undefined : { id: newest.id, created_at: newest.created_at, status: newest.status };
+}
+
+/**
+ * Returns the Clarifai JSON of an app model. `version` is the version to report (see
+ * `reportedVersionOf`); without it, a model trained from the app's data reports that it has
+ * no trained version yet.
+ */
+export function toClarifaiAppModel(record: ModelRecord, version?: ReportedVersion): ClarifaiModel & Record<string, unknown> {
+  const modelVersion =
+    version ??
+    (isTrainedType(record)
+      ? {
+          status: {
+            code: MODEL_UNTRAINED,
+            description: `Model is not trained yet. Train a version with POST /v2/models/${record.id}/versions.`,
+          },
+        }
+      : {
+          id: record.version_id,
+          created_at: record.created_at,
+          status: { code: StatusCode.MODEL_TRAINED, description: 'Model is trained and ready' },
+        });
   return {
     id: record.id,
     name: record.name,
@@ -221,11 +269,7 @@ export function toClarifaiAppModel(record: ModelRecord): ClarifaiModel & Record<
       data: { concepts: record.params.concepts.map((concept) => ({ ...concept, app_id: record.app_id })) },
       output_config: { model_metadata: record.params.model_metadata },
     },
-    model_version: {
-      id: record.version_id,
-      created_at: record.created_at,
-      status: { code: StatusCode.MODEL_TRAINED, description: 'Model is trained and ready' },
-    },
+    model_version: modelVersion,
     ...(isDeepModel(record) ? { train_info: record.train_info } : {}),
   } as ClarifaiModel & Record<string, unknown>;
 }
@@ -235,7 +279,9 @@ export async function listAllModels(appId: string): Promise<Array<Record<string,
   const builtin = await Promise.all(
     listModels().map(async (manifest) => toClarifaiModel(manifest, await modelVersionId(manifest.id)) as unknown as Record<string, unknown>),
   );
-  const own = (await listAppModels(appId)).map(toClarifaiAppModel);
+  const own = await Promise.all(
+    (await listAppModels(appId)).map(async (record) => toClarifaiAppModel(record, await reportedVersionOf(record))),
+  );
   return [...builtin, ...own];
 }
 
@@ -249,7 +295,7 @@ export async function describeModel(appId: string, modelId: string): Promise<Rec
   if (record === undefined) {
     throw await modelNotFound(appId, modelId);
   }
-  return toClarifaiAppModel(record);
+  return toClarifaiAppModel(record, await reportedVersionOf(record));
 }
 
 async function modelNotFound(appId: string, modelId: string, nodeId?: string): Promise<NotFoundError> {

@@ -74,6 +74,13 @@ describe('clusterer', () => {
     expect(created.body.model.output_info.output_config.model_metadata).toEqual({ k: 3, embedding_model_id: 'general-image-embedding' });
   });
 
+  it('reports no version before training', async () => {
+    const described = await callApi(stack, 'GET', '/v2/models/groups');
+
+    expect(described.body.model.model_version.status.code).toBe(21102);
+    expect(described.body.model.model_version.id).toBeUndefined();
+  });
+
   it('rejects predict before training', async () => {
     const response = await callApi(stack, 'POST', '/v2/models/groups/outputs', { inputs: [{ data: { image: { base64: imageBase64('chelsea.jpg') } } }] });
 
@@ -95,6 +102,13 @@ describe('clusterer', () => {
     expect(event?.detail).toEqual({ app_id: 'main', model_id: 'groups', version_id: queued.id });
     expect(stack.invocationCounts()['percept-cluster-train-version']).toBeGreaterThanOrEqual(1);
     firstVersion = (await waitForVersion('groups', queued.id)).id;
+  });
+
+  it('reports the trained version', async () => {
+    const described = await callApi(stack, 'GET', '/v2/models/groups');
+
+    expect(described.body.model.model_version.id).toBe(firstVersion);
+    expect(described.body.model.model_version.status.code).toBe(21100);
   });
 
   it('trains k-means on the app embeddings', async () => {

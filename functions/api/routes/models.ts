@@ -114,7 +114,14 @@ export async function predictRoute(request: ApiRequest): Promise<unknown> {
   const images = await decodeAll(inputs);
   const outputs = await runnable.predict(images, outputConfig);
 
-  const model = runnable.record === undefined ? toClarifaiModel(manifest, versionId) : toClarifaiAppModel(runnable.record);
+  const model =
+    runnable.record === undefined
+      ? toClarifaiModel(manifest, versionId)
+      : toClarifaiAppModel(runnable.record, {
+          id: versionId,
+          created_at: runnable.record.created_at,
+          status: { code: StatusCode.MODEL_TRAINED, description: 'Model is trained and ready' },
+        });
   const createdAt = new Date().toISOString();
   return {
     status: okStatus(request.requestId),

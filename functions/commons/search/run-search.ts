@@ -63,7 +63,8 @@ export async function runSearch(appId: string, request: SearchRequest): Promise<
   const page = ranked.slice((request.page - 1) * request.perPage, needed);
   return Promise.all(
     page.map(async (hit) => ({
-      score: hit.score,
+      // Float32 dot products of unit vectors can exceed 1 by rounding; scores stay in [-1, 1].
+      score: Math.min(1, Math.max(-1, hit.score)),
       input: hit.input,
       annotation: await hitAnnotation(hit, rank, candidates),
     })),
