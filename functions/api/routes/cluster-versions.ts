@@ -106,7 +106,8 @@ async function toClarifaiClusterVersion(version: ClusterVersionRecord): Promise<
         model_metadata: {
           embedding_model_id: version.embedding_model.id,
           embedding_model_version_id: version.embedding_model.version_id,
-          k: version.k,
+          // Before training, k is what the clusterer asked for, if anything.
+          ...(version.k > 0 ? { k: version.k } : version.requested_k === undefined ? {} : { k: version.requested_k }),
           iterations: version.iterations,
         },
       },
