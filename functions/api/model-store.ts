@@ -11,7 +11,7 @@ import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts
 import { type ClarifaiModel, toClarifaiModel } from '#commons/models/clarifai-model.ts';
 import { getModel, listModels, modelVersionId } from '#commons/models/index.ts';
 import { validateId } from '#commons/storage/ids.ts';
-import { listModelVersions } from '#commons/storage/model-versions.ts';
+import { listVersionItems } from '#commons/storage/model-versions.ts';
 import { type ModelRecord, findModel, listAppModels } from '#commons/storage/models.ts';
 import type { WorkflowDefinition } from '#commons/workflows/definition.ts';
 import {
@@ -234,7 +234,7 @@ export async function reportedVersionOf(record: ModelRecord): Promise<ReportedVe
   if (!isTrainedType(record)) {
     return undefined;
   }
-  const [newest] = await listModelVersions(record.app_id, record.id);
+  const [newest] = await listVersionItems<ReportedVersion>(record.app_id, record.id);
   return newest === undefined ? undefined : { id: newest.id, created_at: newest.created_at, status: newest.status };
 }
 

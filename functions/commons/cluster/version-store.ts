@@ -4,14 +4,14 @@
  * for an item, so they live in S3 under `model_key`.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
 import { TrainingStatus, TrainingStatusCode } from '#commons/classifier/status.ts';
 import { config } from '#commons/config.ts';
-import { InvalidInputError, NotFoundError, StatusCode } from '#commons/errors.ts';
-import { appPk, modelVersionSk, modelVersionSkPrefix } from '#commons/storage/keys.ts';
-import { queryByPrefix } from '#commons/storage/query.ts';
+import { InvalidInputError, StatusCode } from '#commons/errors.ts';
+import { appPk, modelVersionSk } from '#commons/storage/keys.ts';
+import { getVersionItem, listVersionItems, putVersionIf } from '#commons/storage/model-versions.ts';
 
 export interface ClusterVersionRecord {
   app_id: string;
@@ -107,7 +107,7 @@ export async function claimClusterVersion(
  * `attemptId` (it was deleted or claimed by another one). Returns whether it stored it.
  */
 export async function finishClusterVersion(record: ClusterVersionRecord, attemptId: string): Promise<boolean> {
-  return putClusterVersionIf(record, '#status.#code = :trainingCode AND training_attempt = :attempt', {
+  return putVersionIf(record, '#status.#code = :trainingCode AND training_attempt = :attempt', {
     ':trainingCode': TrainingStatusCode.MODEL_TRAINING,
     ':attempt': attemptId,
   });
@@ -115,48 +115,17 @@ export async function finishClusterVersion(record: ClusterVersionRecord, attempt
 
 /** Stores the version with a failed status unless it left the queue. Returns whether it stored it. */
 export async function failQueuedClusterVersion(record: ClusterVersionRecord): Promise<boolean> {
-  return putClusterVersionIf(record, '#status.#code = :queuedCode', { ':queuedCode': TrainingStatusCode.MODEL_QUEUED_FOR_TRAINING });
-}
-
-async function putClusterVersionIf(record: ClusterVersionRecord, condition: string, values: Record<string, unknown>): Promise<boolean> {
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.tableName,
-        Item: { pk: appPk(record.app_id), sk: modelVersionSk(record.model_id, record.id), ...record },
-        ConditionExpression: condition,
-        ExpressionAttributeNames: STATUS_NAMES,
-        ExpressionAttributeValues: values,
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) {
-      return false;
-    }
-    throw error;
-  }
+  return putVersionIf(record, '#status.#code = :queuedCode', { ':queuedCode': TrainingStatusCode.MODEL_QUEUED_FOR_TRAINING });
 }
 
 /** Returns the version or throws `MODEL_VERSION_NOT_FOUND`. */
-export async function getClusterVersion(appId: string, modelId: string, versionId: string): Promise<ClusterVersionRecord> {
-  const { Item } = await documentClient().send(
-    new GetCommand({ TableName: config.tableName, Key: { pk: appPk(appId), sk: modelVersionSk(modelId, versionId) } }),
-  );
-  if (Item === undefined) {
-    throw new NotFoundError(
-      'MODEL_VERSION_NOT_FOUND',
-      `Model ${JSON.stringify(modelId)} has no version ${JSON.stringify(versionId)}. List its versions with GET /v2/models/${modelId}/versions.`,
-      StatusCode.MODEL_DOES_NOT_EXIST,
-    );
-  }
-  return stripKeys(Item);
+export function getClusterVersion(appId: string, modelId: string, versionId: string): Promise<ClusterVersionRecord> {
+  return getVersionItem<ClusterVersionRecord>(appId, modelId, versionId);
 }
 
 /** Lists a clusterer's versions, newest first. */
-export async function listClusterVersions(appId: string, modelId: string): Promise<ClusterVersionRecord[]> {
-  const items = await queryByPrefix(appPk(appId), modelVersionSkPrefix(modelId));
-  return items.map(stripKeys).sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+export function listClusterVersions(appId: string, modelId: string): Promise<ClusterVersionRecord[]> {
+  return listVersionItems<ClusterVersionRecord>(appId, modelId);
 }
 
 /**

@@ -3,7 +3,6 @@
  * (`MODELVERSION#<model>#<version>`), so listing, reading and `trainedVersion` work for them
  * as for embedding classifiers. The `kind` field distinguishes the two record shapes.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
@@ -12,7 +11,7 @@ import { TrainingStatusCode } from '#commons/classifier/status.ts';
 import { config } from '#commons/config.ts';
 import type { DeepTrainingParams } from '#commons/deep-training/params.ts';
 import { appPk, modelVersionSk } from '#commons/storage/keys.ts';
-import { getModelVersion, listModelVersions } from '#commons/storage/model-versions.ts';
+import { getVersionItem, listVersionItems, putVersionIf } from '#commons/storage/model-versions.ts';
 
 export const DEEP_VERSION_KIND = 'deep-training';
 
@@ -72,35 +71,19 @@ export async function putDeepVersion(version: DeepModelVersionRecord): Promise<v
  * that a late or repeated training job event never moves a version backwards. Returns
  * whether it was stored.
  */
-export async function putDeepVersionIf(version: DeepModelVersionRecord, expectedCodes: readonly number[]): Promise<boolean> {
+export function putDeepVersionIf(version: DeepModelVersionRecord, expectedCodes: readonly number[]): Promise<boolean> {
   const values = Object.fromEntries(expectedCodes.map((code, index) => [`:code${index}`, code]));
-  try {
-    await documentClient().send(
-      new PutCommand({
-        TableName: config.tableName,
-        Item: { pk: appPk(version.app_id), sk: modelVersionSk(version.model_id, version.id), ...version },
-        ConditionExpression: `#status.#code IN (${Object.keys(values).join(', ')})`,
-        ExpressionAttributeNames: { '#status': 'status', '#code': 'code' },
-        ExpressionAttributeValues: values,
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException) {
-      return false;
-    }
-    throw error;
-  }
+  return putVersionIf(version, `#status.#code IN (${Object.keys(values).join(', ')})`, values);
 }
 
 /** Returns a version of a deep-trained model, or throws `MODEL_VERSION_NOT_FOUND`. */
-export async function getDeepVersion(appId: string, modelId: string, versionId: string): Promise<DeepModelVersionRecord> {
-  return (await getModelVersion(appId, modelId, versionId)) as unknown as DeepModelVersionRecord;
+export function getDeepVersion(appId: string, modelId: string, versionId: string): Promise<DeepModelVersionRecord> {
+  return getVersionItem<DeepModelVersionRecord>(appId, modelId, versionId);
 }
 
 /** Lists a deep-trained model's versions, newest first. */
 export async function listDeepVersions(appId: string, modelId: string): Promise<DeepModelVersionRecord[]> {
-  return (await listModelVersions(appId, modelId)) as unknown as DeepModelVersionRecord[];
+  return listVersionItems<DeepModelVersionRecord>(appId, modelId);
 }
 
 /** Returns whether the version's status can still change (queued or training). */

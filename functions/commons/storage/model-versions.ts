@@ -3,6 +3,7 @@
  * concept scorers and training counts. By estimate, 120-d weights for a few dozen concepts
  * take a few tens of KB, well below DynamoDB's 400 KB item limit.
  */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { Status } from '#commons/clarifai/types.ts';
@@ -44,7 +45,20 @@ export async function putModelVersion(record: ModelVersionRecord): Promise<void>
 }
 
 /** Returns the version or throws `MODEL_VERSION_NOT_FOUND`. */
-export async function getModelVersion(appId: string, modelId: string, versionId: string): Promise<ModelVersionRecord> {
+export function getModelVersion(appId: string, modelId: string, versionId: string): Promise<ModelVersionRecord> {
+  return getVersionItem<ModelVersionRecord>(appId, modelId, versionId);
+}
+
+/** Lists a model's versions, newest first. */
+export function listModelVersions(appId: string, modelId: string): Promise<ModelVersionRecord[]> {
+  return listVersionItems<ModelVersionRecord>(appId, modelId);
+}
+
+/**
+ * Returns a version item of any model type (embedding classifier, clusterer, deep-trained
+ * model), without its keys, or throws `MODEL_VERSION_NOT_FOUND`.
+ */
+export async function getVersionItem<T>(appId: string, modelId: string, versionId: string): Promise<T> {
   const { Item } = await documentClient().send(
     new GetCommand({ TableName: config.tableName, Key: { pk: appPk(appId), sk: modelVersionSk(modelId, versionId) } }),
   );
@@ -55,13 +69,52 @@ export async function getModelVersion(appId: string, modelId: string, versionId:
       StatusCode.MODEL_DOES_NOT_EXIST,
     );
   }
-  return stripKeys(Item);
+  return stripKeys<T>(Item);
 }
 
-/** Lists a model's versions, newest first. */
-export async function listModelVersions(appId: string, modelId: string): Promise<ModelVersionRecord[]> {
+/** Lists the version items of a model of any type, newest first. */
+export async function listVersionItems<T>(appId: string, modelId: string): Promise<T[]> {
   const items = await queryByPrefix(appPk(appId), modelVersionSkPrefix(modelId));
-  return items.map(stripKeys).sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+  return items
+    .map((item) => stripKeys<VersionKeys>(item))
+    .sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id)) as T[];
+}
+
+/**
+ * Stores a version item only when `condition` holds for the stored one, so that a late or
+ * repeated event never moves a version backwards. `#status` and `#code` name the status code
+ * in the condition. Returns whether the item was stored.
+ */
+export async function putVersionIf(
+  record: VersionKeys,
+  condition: string,
+  values: Record<string, unknown>,
+): Promise<boolean> {
+  try {
+    await documentClient().send(
+      new PutCommand({
+        TableName: config.tableName,
+        Item: { pk: appPk(record.app_id), sk: modelVersionSk(record.model_id, record.id), ...record },
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#status': 'status', '#code': 'code' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) {
+      return false;
+    }
+    throw error;
+  }
+}
+
+/** The fields every version item has, whatever its model type. */
+interface VersionKeys {
+  app_id: string;
+  model_id: string;
+  id: string;
+  created_at: string;
 }
 
 export async function deleteModelVersion(appId: string, modelId: string, versionId: string): Promise<void> {
@@ -122,7 +175,7 @@ export async function calibratedThresholdsOf(
   return { versionId: version.id, thresholds };
 }
 
-function stripKeys(item: Record<string, unknown>): ModelVersionRecord {
+function stripKeys<T>(item: Record<string, unknown>): T {
   const { pk: _pk, sk: _sk, ...record } = item;
-  return record as unknown as ModelVersionRecord;
+  return record as unknown as T;
 }
