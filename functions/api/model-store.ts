@@ -220,7 +220,7 @@ export interface ReportedVersion {
   status: Status;
 }
 
-/** Whether the model's versions are trained from the app's data, so that a new model has none. */
+/** Reports whether the model's versions are trained from the app's data, so that a new model has none. */
 function isTrainedType(record: ModelRecord): boolean {
   return record.model_type_id === EMBEDDING_CLASSIFIER_TYPE || record.model_type_id === CLUSTERER_TYPE || isDeepModel(record);
 }

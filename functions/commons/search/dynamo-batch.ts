@@ -2,9 +2,10 @@
  * Batched DynamoDB reads and writes of the search index, with the retries of unprocessed
  * keys that BatchGetItem and BatchWriteItem require.
  */
-import { BatchGetCommand, BatchWriteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import { config } from '#commons/config.ts';
+import { queryPages } from '#commons/storage/query.ts';
 
 // DynamoDB limits: BatchGetItem takes 100 keys, BatchWriteItem 25 requests.
 const GET_BATCH_SIZE = 100;
@@ -95,20 +96,9 @@ export async function forEachPage(
   onPage: (items: Array<Record<string, unknown>>) => boolean | void | Promise<boolean | void>,
   options: { consistent?: boolean; prefix?: string } = {},
 ): Promise<void> {
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const result = await documentClient().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        KeyConditionExpression: options.prefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: options.prefix === undefined ? { ':pk': pk } : { ':pk': pk, ':prefix': options.prefix },
-        ConsistentRead: options.consistent ?? false,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    if ((await onPage(result.Items ?? [])) === false) {
+  for await (const items of queryPages(pk, options)) {
+    if ((await onPage(items)) === false) {
       return;
     }
-    startKey = result.LastEvaluatedKey;
-  } while (startKey !== undefined);
+  }
 }

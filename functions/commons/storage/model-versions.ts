@@ -1,6 +1,8 @@
 /**
- * Trained versions of an app's embedding classifiers: one item per version with its status,
- * concept scorers and training counts. By estimate, 120-d weights for a few dozen concepts
+ * Model versions: one item per version of an app's model. The reads and conditional writes
+ * serve every model type that trains versions (embedding classifiers, clusterers,
+ * deep-trained models). An embedding classifier's item contains its status, concept scorers
+ * and training counts. By estimate, 120-d weights for a few dozen concepts
  * take a few tens of KB, well below DynamoDB's 400 KB item limit.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';

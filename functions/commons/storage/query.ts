@@ -24,3 +24,31 @@ export async function queryByPrefix(pk: string, prefix: string, maxItems = Infin
   } while (startKey !== undefined && items.length < maxItems);
   return items;
 }
+
+/** Options of `queryPages`. */
+export interface QueryPagesOptions {
+  /** Keeps the items whose sort key starts with this prefix; all of the partition when unset. */
+  prefix?: string;
+  consistent?: boolean;
+  /** Items per page at most; DynamoDB's 1 MB page limit when unset. */
+  pageSize?: number;
+}
+
+/** Yields the items of partition `pk` one DynamoDB page at a time, in sort key order, keys included. */
+export async function* queryPages(pk: string, options: QueryPagesOptions = {}): AsyncGenerator<Array<Record<string, unknown>>> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const result = await documentClient().send(
+      new QueryCommand({
+        TableName: config.tableName,
+        KeyConditionExpression: options.prefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: options.prefix === undefined ? { ':pk': pk } : { ':pk': pk, ':prefix': options.prefix },
+        ConsistentRead: options.consistent ?? false,
+        ExclusiveStartKey: startKey,
+        Limit: options.pageSize,
+      }),
+    );
+    yield result.Items ?? [];
+    startKey = result.LastEvaluatedKey;
+  } while (startKey !== undefined);
+}

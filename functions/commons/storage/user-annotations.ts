@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { documentClient } from '#commons/aws/clients.ts';
 import type { BoundingBox, Status } from '#commons/clarifai/types.ts';
 import { config } from '#commons/config.ts';
@@ -21,6 +21,7 @@ import { PerceptError, StatusCode } from '#commons/errors.ts';
 import { logger } from '#commons/logger.ts';
 import { type InputConcept, type InputRecord, getInput } from '#commons/storage/inputs.ts';
 import { INPUT_SK_PREFIX, appPk, inputSk } from '#commons/storage/keys.ts';
+import { queryPages } from '#commons/storage/query.ts';
 
 /**
  * Maximum region annotations per input. NOTE: an estimate that keeps the input's item well
@@ -109,20 +110,9 @@ export async function getLabelledInput(appId: string, inputId: string): Promise<
 
 /** Yields an app's inputs in id order, one DynamoDB page of up to 100 inputs at a time. */
 export async function* labelledInputPages(appId: string): AsyncGenerator<LabelledInputRecord[]> {
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const result = await documentClient().send(
-      new QueryCommand({
-        TableName: config.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': appPk(appId), ':prefix': INPUT_SK_PREFIX },
-        ExclusiveStartKey: startKey,
-        Limit: 100,
-      }),
-    );
-    yield (result.Items ?? []).map(({ pk: _pk, sk: _sk, ...record }) => record as unknown as LabelledInputRecord);
-    startKey = result.LastEvaluatedKey;
-  } while (startKey !== undefined);
+  for await (const items of queryPages(appPk(appId), { prefix: INPUT_SK_PREFIX, pageSize: 100 })) {
+    yield items.map(({ pk: _pk, sk: _sk, ...record }) => record as unknown as LabelledInputRecord);
+  }
 }
 
 // Each failed attempt means that another writer changed the input's labels in between; the
