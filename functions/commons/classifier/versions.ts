@@ -12,11 +12,12 @@ import {
   invalidEmbeddingModel,
 } from '#commons/classifier/model-type.ts';
 import { type TrainingExample, l2Normalize, scoreWith, trainScorers } from '#commons/classifier/train.ts';
-import { InvalidInputError, PerceptError, StatusCode } from '#commons/errors.ts';
+import { InvalidInputError, StatusCode } from '#commons/errors.ts';
 import { decodeImage, imageLimitsFromEnv } from '#commons/image/decode.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import { logger } from '#commons/logger.ts';
-import { type RunnableModel, resolveRunnableModel } from '#commons/models/app-models.ts';
+import type { RunnableModel } from '#commons/models/app-models.ts';
+import { resolveEmbeddingModel, warnIfEmbedderChanged } from '#commons/models/embedders.ts';
 import { applyOutputConfig, resolveOutputConfig } from '#commons/models/output-config.ts';
 import { listAnnotations } from '#commons/storage/annotations.ts';
 import { getImageBytes } from '#commons/storage/images.ts';
@@ -60,24 +61,12 @@ export function maxTrainingInputs(env: NodeJS.ProcessEnv = process.env): number 
 /** Resolves the embedding model of a classifier. Throws a 400 naming the model when it is missing or not a visual-embedder. */
 export async function resolveEmbedder(appId: string, record: ModelRecord): Promise<RunnableModel> {
   const embeddingModelId = embeddingModelIdOf(record.params);
-  let embedder: RunnableModel;
-  try {
-    embedder = await resolveRunnableModel(appId, embeddingModelId);
-  } catch (error) {
-    if (error instanceof PerceptError && (error.code === 'MODEL_NOT_FOUND' || error.code === 'MODEL_NOT_PREDICTABLE')) {
-      throw new InvalidInputError(
-        'EMBEDDING_MODEL_NOT_FOUND',
-        `Model ${record.id} embeds images with ${JSON.stringify(embeddingModelId)}, which is not a visual-embedder of app ${JSON.stringify(appId)}: ${error.message}`,
-        StatusCode.MODEL_INVALID_ARGUMENT,
-        error,
-      );
-    }
-    throw error;
-  }
-  if (embedder.manifest.model_type_id !== 'visual-embedder') {
-    throw invalidEmbeddingModel(embeddingModelId, embedder.manifest.model_type_id);
-  }
-  return embedder;
+  return resolveEmbeddingModel(
+    appId,
+    embeddingModelId,
+    `Model ${record.id} embeds images with ${JSON.stringify(embeddingModelId)}`,
+    invalidEmbeddingModel,
+  );
 }
 
 /**
@@ -242,15 +231,8 @@ function firstVector(data: OutputData): number[] {
 export async function resolveClassifierModel(appId: string, record: ModelRecord, versionId?: string): Promise<RunnableModel> {
   const version = await trainedVersion(appId, record.id, versionId);
   const embedder = await resolveEmbedder(appId, record);
-  if (embedder.versionId !== version.embedding_model.version_id) {
-    // NOTE: the weights may not fit vectors of another embedder version, so a new version should be trained.
-    logger.warn('embedding model changed since training', {
-      modelId: record.id,
-      versionId: version.id,
-      trainedWith: version.embedding_model.version_id,
-      current: embedder.versionId,
-    });
-  }
+  // NOTE: the weights may not fit vectors of another embedder version, so a new version should be trained.
+  warnIfEmbedderChanged('embedding model changed since training', record.id, version, embedder);
   const manifest = {
     ...embedder.manifest,
     id: record.id,

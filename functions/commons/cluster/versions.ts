@@ -13,10 +13,10 @@ import {
   putClusterVersion,
   trainedClusterVersion,
 } from '#commons/cluster/version-store.ts';
-import { InvalidInputError, PerceptError, StatusCode } from '#commons/errors.ts';
 import type { DecodedImage } from '#commons/image/types.ts';
 import { logger } from '#commons/logger.ts';
-import { type RunnableModel, resolveRunnableModel } from '#commons/models/app-models.ts';
+import type { RunnableModel } from '#commons/models/app-models.ts';
+import { resolveEmbeddingModel, warnIfEmbedderChanged } from '#commons/models/embedders.ts';
 import { type ClusterModel, getClusterModel } from '#commons/search/cluster-objects.ts';
 import { nearestCentroids } from '#commons/search/index/kmeans.ts';
 import { dot } from '#commons/search/index/vectors.ts';
@@ -38,24 +38,12 @@ export interface ClusterOutputData extends OutputData {
 /** Resolves the embedding model of a clusterer. Throws a 400 naming the model when it is missing or not a visual-embedder. */
 export async function resolveClusterEmbedder(appId: string, record: ModelRecord): Promise<RunnableModel> {
   const { embeddingModelId } = clustererParamsOf(record.params);
-  let embedder: RunnableModel;
-  try {
-    embedder = await resolveRunnableModel(appId, embeddingModelId);
-  } catch (error) {
-    if (error instanceof PerceptError && (error.code === 'MODEL_NOT_FOUND' || error.code === 'MODEL_NOT_PREDICTABLE')) {
-      throw new InvalidInputError(
-        'EMBEDDING_MODEL_NOT_FOUND',
-        `Clusterer ${record.id} groups the vectors of ${JSON.stringify(embeddingModelId)}, which is not a visual-embedder of app ${JSON.stringify(appId)}: ${error.message}`,
-        StatusCode.MODEL_INVALID_ARGUMENT,
-        error,
-      );
-    }
-    throw error;
-  }
-  if (embedder.manifest.model_type_id !== 'visual-embedder') {
-    throw notAnEmbedder(embeddingModelId, embedder.manifest.model_type_id);
-  }
-  return embedder;
+  return resolveEmbeddingModel(
+    appId,
+    embeddingModelId,
+    `Clusterer ${record.id} groups the vectors of ${JSON.stringify(embeddingModelId)}`,
+    notAnEmbedder,
+  );
 }
 
 /**
@@ -114,15 +102,8 @@ export async function queueClusterVersion(appId: string, record: ModelRecord): P
 export async function resolveClustererModel(appId: string, record: ModelRecord, versionId?: string): Promise<RunnableModel> {
   const version = await trainedClusterVersion(appId, record.id, versionId);
   const embedder = await resolveClusterEmbedder(appId, record);
-  if (embedder.versionId !== version.embedding_model.version_id) {
-    // NOTE: centroids trained on another embedder version may not fit its vectors; train a new version.
-    logger.warn('embedding model changed since the clusterer was trained', {
-      modelId: record.id,
-      versionId: version.id,
-      trainedWith: version.embedding_model.version_id,
-      current: embedder.versionId,
-    });
-  }
+  // NOTE: centroids trained on another embedder version may not fit its vectors, so a new version should be trained.
+  warnIfEmbedderChanged('embedding model changed since the clusterer was trained', record.id, version, embedder);
   const model = await getClusterModel(version.model_key as string);
   const manifest = { ...embedder.manifest, id: record.id, name: record.name, description: record.description, created_at: record.created_at, concepts: [] };
   return {
