@@ -12,8 +12,8 @@
  *
  * Queries (`POST /v2/annotations/searches`, `per_page` 10), each kind `BENCH_QUERIES` times
  * (default 200), the kinds interleaved query by query:
- * - image: ranked by a base64 JPEG, a new variant of one of the 7 photos that is not indexed;
- * - input id: ranked by the stored embedding of an input drawn at random from all inputs;
+ * - image: ranked by a base64 JPEG, a new variant of one of the 7 photos that is not indexed.
+ * - input id: ranked by the stored embedding of an input drawn at random from all inputs.
  * - each of the two with a metadata filter on one random shop id, which keeps about 1 input in 10.
  *
  * Exact search reads every vector of the app per query, so it runs only the first
@@ -52,14 +52,14 @@ import { median, positiveIntegerFromEnv } from './stats.ts';
 const INPUT_COUNT = positiveIntegerFromEnv('BENCH_INPUTS', 100_000);
 const QUERY_COUNT = positiveIntegerFromEnv('BENCH_QUERIES', 200);
 const EXACT_QUERY_COUNT = Math.min(QUERY_COUNT, positiveIntegerFromEnv('BENCH_EXACT_QUERIES', 25));
-/** The 7 photos and 42 variants of each. */
+/** The number of real images: the 7 photos and 42 variants of each. */
 const REAL_IMAGE_COUNT = 301;
 const SYNTHETIC_CLUSTERS = 1000;
 /** Noise around a synthetic cluster's center, in units of the real embeddings' deviation per dimension. */
 const SYNTHETIC_SPREAD = 0.5;
 const PER_PAGE = 10;
 const CLUSTERER_ID = 'bench-groups';
-/** Lists probed in the extra passes, against the backend's default of 16 (`SEARCH_IVF_PROBES`). */
+/** The number of lists probed in the extra passes, against the backend's default of 16 (`SEARCH_IVF_PROBES`). */
 const EXTRA_PROBES = positiveIntegerFromEnv('BENCH_EXTRA_PROBES', 64);
 
 const SEEDS = { indexedImages: 11, queryImages: 99, synthetic: 5, metadata: 7, queries: 13 };
@@ -220,9 +220,9 @@ try {
   const exact = await measure(stack, queries, EXACT_QUERY_COUNT);
   log('exact search measured');
 
-  // Training a clusterer with the default k, which builds the index and activates it. The
-  // request only queues the version; the training function runs off the request, so the
-  // version is polled until it leaves the queued (21103) and training (21101) states.
+  // Training a clusterer with the default k builds the index and activates it. The request only
+  // queues the version, and the training function runs outside the request. So the version is
+  // polled until it leaves the queued (21103) and training (21101) states.
   await callApi(stack, 'POST', '/v2/models', JSON.stringify({ model: { id: CLUSTERER_ID, model_type_id: 'clusterer' } }));
   const trainStarted = performance.now();
   const queued = await callApi(stack, 'POST', `/v2/models/${CLUSTERER_ID}/versions`, '{}');

@@ -6,12 +6,12 @@
  * (`POST /endpoints/{name}/invocations`). Application Auto Scaling's JSON 1.1 operations are
  * recorded only, so nothing scales.
  *
- * A training job runs sagemaker/training/train.py (from the job's `sagemaker_submit_directory`
- * archive) as a child process of Debian's /usr/bin/python3 on CPU, after downloading its
- * channels from the local S3 as SageMaker does; it packs SM_MODEL_DIR into model.tar.gz in the
- * job's output path and puts "SageMaker Training Job State Change" events on the local
- * EventBridge. An inference component is a child process of sagemaker/serving/server.ts on a
- * free 127.0.0.1 port, in service once its /ping responds 200. `stop()` stops every child.
+ * A training job first downloads its channels from the local S3, as SageMaker does. It then runs
+ * sagemaker/training/train.py (from the job's `sagemaker_submit_directory` archive) as a child
+ * process of Debian's /usr/bin/python3 on CPU. Afterwards it packs SM_MODEL_DIR into
+ * model.tar.gz in the job's output path and puts "SageMaker Training Job State Change" events on
+ * the local EventBridge. An inference component is a child process of sagemaker/serving/server.ts
+ * on a free 127.0.0.1 port, in service once its /ping responds 200. `stop()` stops every child.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -37,11 +37,11 @@ export interface LocalSageMakerOptions {
   s3Endpoint: string;
   /** The local EventBridge endpoint that training job events go to. */
   eventBridgeEndpoint: string;
-  /** Python with torch and torchvision. @default '/usr/bin/python3' */
+  /** The Python interpreter, which must import torch and torchvision. @default '/usr/bin/python3' */
   python?: string;
-  /** The serving process's entry. @default sagemaker/serving/server.ts of this repository */
+  /** The serving process's entry script. @default sagemaker/serving/server.ts of this repository */
   servingScript?: string;
-  /** How long an inference component may take to respond 200 to /ping, in ms. @default 120000 */
+  /** The maximum time an inference component may take to respond 200 to /ping, in ms. @default 120000 */
   pingTimeoutMs?: number;
 }
 
@@ -865,7 +865,7 @@ async function waitForPing(port: number, child: ChildProcess, timeoutMs: number,
 export interface LocalDeepModelsOptions {
   bucketName: string;
   s3Endpoint: string;
-  /** Folder of the training script. @default sagemaker/training of this repository */
+  /** The folder of the training script. @default sagemaker/training of this repository */
   trainingSourceDir?: string;
 }
 

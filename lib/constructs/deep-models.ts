@@ -24,7 +24,7 @@ import { PROJECT_ROOT } from '../project.ts';
 import { PerceptFunction } from './percept-function.ts';
 import type { Storage } from './storage.ts';
 
-/** Props of `DeepModels` that cannot work; the message lists every problem. */
+/** The error for props of `DeepModels` that cannot work. Its message lists every problem. */
 export class DeepModelsPropsError extends Error {
   constructor(message: string) {
     super(message);
@@ -91,14 +91,14 @@ export interface DeepModelsProps {
   readonly maxTrainingTime?: Duration;
 
   /**
-   * Prefix of the SageMaker names (training jobs, models, inference components, endpoint);
-   * the IAM policies allow only names that start with `<prefix>-`.
+   * Prefix of the SageMaker names (training jobs, models, inference components, endpoint).
+   * The IAM policies allow only names that start with `<prefix>-`.
    * @default 'percept'
    */
   readonly resourcePrefix?: string;
 
   /**
-   * How long the job-state function's log group keeps its events.
+   * Retention period of the job-state function's log group.
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
@@ -171,7 +171,7 @@ export class DeepModels extends Construct {
       bundling: { image: DockerImage.fromRegistry('unused-local-bundling'), local: packInProcess, outputType: BundlingOutput.ARCHIVED },
     });
 
-    // Serving image: `cdk synth` only stages the build context; Docker builds it at deploy.
+    // Serving image: `cdk synth` only stages the build context, and Docker builds it at deploy.
     this.servingImage = new DockerImageAsset(this, 'ServingImage', {
       directory: PROJECT_ROOT,
       file: 'sagemaker/serving/Dockerfile',
@@ -228,7 +228,7 @@ export class DeepModels extends Construct {
         {
           variantName: VARIANT_NAME,
           instanceType: this.servingInstanceType,
-          // SageMaker starts with one instance; managed instance scaling releases it when no version has a copy.
+          // SageMaker starts with one instance, and managed instance scaling releases it when no version has a copy.
           initialInstanceCount: 1,
           managedInstanceScaling: { status: 'ENABLED', minInstanceCount: 0, maxInstanceCount: maxInstances },
           routingConfig: { routingStrategy: 'LEAST_OUTSTANDING_REQUESTS' },
@@ -421,10 +421,10 @@ export class DeepModels extends Construct {
 }
 
 /**
- * Patterns that keep the serving image's build context (the repository root) to the files the
- * Dockerfile copies: those of sagemaker/serving/Dockerfile.dockerignore, which Docker reads
- * beside the Dockerfile but CDK's staging does not, plus the Dockerfile itself, which the
- * staged folder must contain for `docker build -f` although the image does not.
+ * Returns the patterns that limit the serving image's build context (the repository root) to
+ * the files the Dockerfile copies. They are those of sagemaker/serving/Dockerfile.dockerignore,
+ * which Docker reads beside the Dockerfile but CDK's staging does not. The Dockerfile itself is
+ * added, because `docker build -f` needs it in the staged folder although the image does not.
  */
 function servingContextExcludes(): string[] {
   const file = path.join(PROJECT_ROOT, 'sagemaker', 'serving', 'Dockerfile.dockerignore');

@@ -1,8 +1,8 @@
 /**
  * The `clusterer` model type: k-means clusters of an embedding model's vectors, trained from
- * the app's inputs. Its parameters are in `model_metadata`: `embedding_model_id` (default
- * `general-image-embedding`), `k` (the number of clusters; by default 4 × √n of the n
- * vectors at training, at most n) and `iterations` (Lloyd iterations, default 20).
+ * the app's inputs. Its parameters are in `model_metadata`. `embedding_model_id` defaults to
+ * `general-image-embedding`, and `iterations` (Lloyd iterations) defaults to 20. `k`, the number
+ * of clusters, defaults to 4 × √n for the n vectors at training, at most n and `MAX_CLUSTERS`.
  */
 import { DEFAULT_CLUSTER_EMBEDDING_MODEL_ID, MAX_CLUSTERS, MAX_ITERATIONS } from '#commons/cluster/params.ts';
 import { InvalidInputError, StatusCode } from '#commons/errors.ts';
@@ -30,7 +30,7 @@ function invalidParameter(field: string, value: unknown, expected: string): Inva
 
 /**
  * Checks the parameters of a new clusterer and fills in the default embedding model. A
- * built-in embedding model must be a `visual-embedder`; an app model id is checked by
+ * built-in embedding model must be a `visual-embedder`. An app model id is checked by
  * `POST /v2/models` with `resolveClusterEmbedder`, because this check runs without the table.
  */
 export function prepareClustererParams(params: RawModelParams): RawModelParams {

@@ -8,7 +8,7 @@ export const CLUSTERER_TYPE = 'clusterer';
 export const DEFAULT_CLUSTER_EMBEDDING_MODEL_ID = 'general-image-embedding';
 
 /**
- * The most clusters a version may have. Ingest compares every new vector with every
+ * The maximum number of clusters a version may have. Ingest compares every new vector with every
  * centroid, and version changes touch one DynamoDB partition per cluster.
  */
 export const MAX_CLUSTERS = 10_000;
@@ -18,7 +18,7 @@ export const MAX_ITERATIONS = 100;
 
 export interface ClustererParams {
   embeddingModelId: string;
-  /** Unset: chosen from the number of vectors at training. */
+  /** The number of clusters. When unset, training chooses it from the number of vectors. */
   k?: number;
   iterations: number;
 }
@@ -33,7 +33,10 @@ export function clustererParamsOf(params: RawModelParams): ClustererParams {
   };
 }
 
-/** Returns the number of clusters for `count` vectors: `k` when set, else round(4 × √count), between 1 and `count`. */
+/**
+ * Returns the number of clusters for `count` vectors: `k` when set, else round(4 × √count),
+ * between 1 and `count` and at most `MAX_CLUSTERS`.
+ */
 export function clusterCount(params: ClustererParams, count: number): number {
   return params.k ?? Math.max(1, Math.min(count, MAX_CLUSTERS, Math.round(4 * Math.sqrt(count))));
 }

@@ -1,8 +1,8 @@
 /**
- * Predicting with a deep-trained version: the images go to the version's inference
- * component through the SageMaker runtime's InvokeEndpoint, in the serving container's JSON
- * body, and its Clarifai outputs come back unchanged. The predict route and the workflows'
- * model functions reach this through `resolveRunnableModel`.
+ * Prediction with a deep-trained version. The images go to the version's inference component
+ * through the SageMaker runtime's InvokeEndpoint, in the serving container's JSON body. The
+ * container's Clarifai outputs come back unchanged. The predict route and the workflows' model
+ * functions reach this through `resolveRunnableModel`.
  */
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import sharp from 'sharp';
@@ -21,8 +21,8 @@ import type { DeepModelRecord } from '#commons/deep-training/model-type.ts';
 import { type DeepDeployment, type DeepModelVersionRecord, putDeepVersionIf } from '#commons/deep-training/versions.ts';
 
 /**
- * Largest request body sent in one InvokeEndpoint call, in bytes, below the 6 MB that a
- * real-time endpoint accepts (AWS re:Post, "ModelError ... client error 413"); larger batches
+ * The maximum request body sent in one InvokeEndpoint call, in bytes, below the 6 MB that a
+ * real-time endpoint accepts (AWS re:Post, "ModelError ... client error 413"). Larger batches
  * are split. NOTE: one image whose PNG is larger than that is still sent alone, and fails.
  */
 const MAX_REQUEST_BYTES = 5 * 1024 * 1024;
@@ -128,7 +128,7 @@ async function invokeBatch(deployment: DeepDeployment, images: readonly string[]
 /**
  * Maps an InvokeEndpoint failure to a Percept error. A container's 400 keeps the container's
  * error code and message. A rejected call (ValidationError) is explained from the inference
- * component's state. A component scaled to zero is woken up, and the error asks the caller to retry.
+ * component's state. A component scaled to zero is woken up, and the error directs the caller to retry.
  */
 async function toPredictError(deployment: DeepDeployment, error: unknown): Promise<unknown> {
   const name = (error as Error).name;
@@ -176,7 +176,7 @@ function parseContainerError(text: string | undefined): { error_code: string; me
   }
 }
 
-/** Registers auto scaling left pending at deployment and records it on the version; a failure is only logged. */
+/** Registers auto scaling left pending at deployment and records it on the version. A failure to record it is only logged. */
 async function ensureAutoScaling(version: DeepModelVersionRecord, deployment: DeepDeployment): Promise<void> {
   if ((await tryRegisterAutoScaling(deployment)) !== 'registered') {
     return;

@@ -7,26 +7,26 @@ import type { VectorSearchRequest } from '#commons/search/backend.ts';
 
 type Allow = NonNullable<VectorSearchRequest['allow']>;
 
-/** Candidates checked at least per batch, so that a filter that keeps most inputs costs one round trip. */
+/** The minimum number of candidates checked per batch, so that a filter that keeps most inputs costs one round trip. */
 const MIN_BATCH = 32;
 
-/** Candidates checked at most per batch, because the search filter reads one input record per candidate. */
+/** The maximum number of candidates checked per batch, because the search filter reads one input record per candidate. */
 const MAX_BATCH = 1000;
 
-/** Extra candidates per batch, beyond what the share kept so far predicts, so that one batch usually suffices. */
+/** The factor by which a batch exceeds the size that the share kept so far predicts, so that one batch usually suffices. */
 const BATCH_MARGIN = 1.25;
 
 export class AllowedWalk {
   private readonly decisions = new Map<string, boolean>();
   private keptCount = 0;
 
-  /** `maxChecks` is the maximum number of candidates the walk checks; later ones count as not kept. */
+  /** Creates a walk that checks at most `maxChecks` candidates. Candidates after those count as not kept. */
   public constructor(
     private readonly allow: Allow,
     private readonly maxChecks: number,
   ) {}
 
-  /** Candidates checked so far. */
+  /** The number of candidates checked so far. */
   public get checked(): number {
     return this.decisions.size;
   }
@@ -36,7 +36,7 @@ export class AllowedWalk {
     return this.decisions.size >= this.maxChecks;
   }
 
-  /** The share of the checked candidates that the filter kept; 1 before the first check. */
+  /** The share of the checked candidates that the filter kept, or 1 before the first check. */
   public get keptShare(): number {
     return this.decisions.size === 0 ? 1 : this.keptCount / this.decisions.size;
   }
@@ -46,26 +46,29 @@ export class AllowedWalk {
    * order and each once. Ids not checked yet are checked in batches from the walk's position.
    */
   public async firstAllowed(orderedIds: readonly string[], count: number): Promise<string[]> {
-    const kept: string[] = [];
+    const allowedIds: string[] = [];
     const seen = new Set<string>();
     let position = 0;
-    while (position < orderedIds.length && kept.length < count) {
+    while (position < orderedIds.length && allowedIds.length < count) {
       const inputId = orderedIds[position] as string;
       const decision = this.decisions.get(inputId);
       if (decision === undefined && !this.exhausted) {
-        await this.checkBatch(orderedIds, position, count - kept.length);
+        await this.checkBatch(orderedIds, position, count - allowedIds.length);
         continue;
       }
       if (decision === true && !seen.has(inputId)) {
         seen.add(inputId);
-        kept.push(inputId);
+        allowedIds.push(inputId);
       }
       position += 1;
     }
-    return kept;
+    return allowedIds;
   }
 
-  /** Checks the next unchecked ids from `start`: as many as the share kept so far predicts for `missing` more kept ones. */
+  /**
+   * Checks the next unchecked ids from `start`. The batch size is the number that the share kept
+   * so far predicts for `missing` more kept ids.
+   */
   private async checkBatch(orderedIds: readonly string[], start: number, missing: number): Promise<void> {
     const predicted = Math.ceil((missing / Math.max(this.keptShare, 1 / MAX_BATCH)) * BATCH_MARGIN);
     const size = Math.min(MAX_BATCH, Math.max(MIN_BATCH, predicted), this.maxChecks - this.decisions.size);

@@ -4,14 +4,14 @@
  */
 import type { GeoArea } from '#commons/search/geo.ts';
 
-/** A concept named in a search. `value` 1 asks for a positive label or prediction, 0 for a negative one. */
+/** A concept named in a search. `value` 1 requests a positive label or prediction, 0 a negative one. */
 export interface SearchConcept {
   id?: string;
   name?: string;
   value: 0 | 1;
 }
 
-/** What orders the hits. Its `field` is the request field it came from, for error messages. */
+/** The rank that orders the hits. Its `field` names the request field it came from, for error messages. */
 export type SearchRank =
   /** Visual similarity to an image sent in the request. */
   | { kind: 'image'; bytes: Buffer; field: string }
@@ -22,18 +22,18 @@ export type SearchRank =
 
 /** One condition of a filter. */
 export type FilterCondition =
-  /** The input is labelled with at least one of these concepts, with the given value. */
+  /** A match when the input is labelled with at least one of these concepts, with the given value. */
   | { kind: 'labels'; anyOf: SearchConcept[] }
-  /** The input's metadata contains this JSON (see `containsJson`). */
+  /** A match when the input's metadata contains this JSON (see `containsJson`). */
   | { kind: 'input-metadata'; metadata: Record<string, unknown> }
   | { kind: 'input-status'; code: number }
   | { kind: 'input-id'; inputId: string }
-  /** The input's geo point lies in the area; an input without one never does. */
+  /** A match when the input's geo point lies in the area. An input without a geo point never matches. */
   | { kind: 'geo'; area: GeoArea }
-  /** At least one annotation of the input has this metadata and this status code, whichever are set. */
+  /** A match when at least one annotation of the input has this metadata and this status code, whichever are set. */
   | { kind: 'annotation'; metadata?: Record<string, unknown>; statusCode?: number };
 
-/** A filter keeps an input when all its conditions hold, or, with `negate`, when not all of them hold. */
+/** A set of conditions that keeps an input when all of them hold, or, with `negate`, when not all of them hold. */
 export interface SearchFilter {
   field: string;
   negate: boolean;
@@ -42,9 +42,9 @@ export interface SearchFilter {
 
 export interface SearchRequest {
   rank?: SearchRank;
-  /** Every filter must keep an input for it to be a hit. */
+  /** Filters that must all keep an input for it to be a hit. */
   filters: SearchFilter[];
-  /** 1-based page number. */
+  /** The 1-based page number. */
   page: number;
   perPage: number;
   /** The query as sent, minus image bytes, for the response's `searches` echo. */

@@ -20,16 +20,16 @@ import { type InputRecord, findInput } from '#commons/storage/inputs.ts';
 import { INPUT_SK_PREFIX, appPk } from '#commons/storage/keys.ts';
 
 /**
- * The maximum number of hits an unfiltered visual search requests from the backend. When inputs were
- * deleted while their vectors stayed in the index, it requests more to fill the page.
+ * The maximum number of hits an unfiltered visual search requests from the backend. When inputs
+ * were deleted while their vectors stayed in the index, it requests more to fill the page.
  */
 export const MAX_VISUAL_CANDIDATES = 10_000;
 
-/** How much more an unfiltered visual search requests when deleted inputs left its page short. */
+/** The factor by which an unfiltered visual search raises its request when deleted inputs left its page short. */
 const REFILL_FACTOR = 4;
 
 export interface SearchHit {
-  /** Cosine similarity for a visual rank, the predicted value for a concept rank, 1 without a rank. */
+  /** Cosine similarity for a visual rank, the predicted value for a concept rank, or 1 without a rank. */
   score: number;
   input: InputRecord;
   /** The annotation the hit is about, in Clarifai's JSON. */
@@ -63,7 +63,7 @@ export async function runSearch(appId: string, request: SearchRequest): Promise<
   const page = ranked.slice((request.page - 1) * request.perPage, needed);
   return Promise.all(
     page.map(async (hit) => ({
-      // Float32 dot products of unit vectors can exceed 1 by rounding; scores stay in [-1, 1].
+      // Float32 dot products of unit vectors can exceed 1 by rounding, so scores are clamped to [-1, 1].
       score: Math.min(1, Math.max(-1, hit.score)),
       input: hit.input,
       annotation: await hitAnnotation(hit, rank, candidates),
@@ -128,10 +128,10 @@ async function rankBySimilarity(
   let topK = needed;
   for (;;) {
     const hits = await backend.search({ appId, vector, topK, ...(allow === undefined ? {} : { allow }) });
-    // The inputs are read already when the filters decided about them.
-    const kept = await candidates.select(hits.map((hit) => hit.inputId));
+    // With filters, `isAllowed` already read these inputs, so only an unfiltered search reads them here.
+    const passedInputs = await candidates.select(hits.map((hit) => hit.inputId));
     const ranked = hits.flatMap((hit) => {
-      const input = kept.get(hit.inputId);
+      const input = passedInputs.get(hit.inputId);
       return input === undefined ? [] : [{ input, score: hit.score }];
     });
     if (ranked.length >= needed || hits.length < topK || allow !== undefined || topK >= MAX_VISUAL_CANDIDATES) {
@@ -143,7 +143,7 @@ async function rankBySimilarity(
 }
 
 // A vector whose input was deleted while the input's workflow still ran is left in the
-// index; the first search that finds it removes it.
+// index, and the first search that finds it removes it.
 async function removeVanishedInputs(appId: string, inputIds: readonly string[]): Promise<void> {
   if (inputIds.length === 0) {
     return;
@@ -164,9 +164,9 @@ async function rankByPrediction(
   await forEachPostingPage(appId, conceptId, async (postings) => {
     // An input's first posting is its highest value, because postings come in value order.
     const fresh = postings.filter((posting) => !seen.has(posting.inputId) && seen.add(posting.inputId));
-    const kept = await candidates.select(fresh.map((posting) => posting.inputId));
+    const passedInputs = await candidates.select(fresh.map((posting) => posting.inputId));
     for (const posting of fresh) {
-      const input = kept.get(posting.inputId);
+      const input = passedInputs.get(posting.inputId);
       if (input !== undefined) {
         ranked.push({ input, score: posting.value, annotationId: posting.annotationId });
       }
@@ -195,8 +195,8 @@ async function rankByMissingPrediction(appId: string, conceptId: string, candida
   await forEachPage(
     appPk(appId),
     async (items) => {
-      const kept = await candidates.check(items.map((item) => stripKeys<InputRecord>(item)));
-      for (const input of kept.values()) {
+      const passedInputs = await candidates.check(items.map((item) => stripKeys<InputRecord>(item)));
+      for (const input of passedInputs.values()) {
         const prediction = best.get(input.id);
         ranked.push({
           input,
@@ -210,14 +210,14 @@ async function rankByMissingPrediction(appId: string, conceptId: string, candida
   return ranked.sort((a, b) => b.score - a.score || a.input.id.localeCompare(b.input.id));
 }
 
-/** Lists the app's inputs in id order until `needed` of them passed the filters; each scores 1. */
+/** Lists the app's inputs in id order until `needed` of them passed the filters. Each scores 1. */
 async function filterAll(appId: string, candidates: CandidateFilter, needed: number): Promise<RankedInput[]> {
   const ranked: RankedInput[] = [];
   await forEachPage(
     appPk(appId),
     async (items) => {
-      const kept = await candidates.check(items.map((item) => stripKeys<InputRecord>(item)));
-      ranked.push(...[...kept.values()].map((input) => ({ input, score: 1 })));
+      const passedInputs = await candidates.check(items.map((item) => stripKeys<InputRecord>(item)));
+      ranked.push(...[...passedInputs.values()].map((input) => ({ input, score: 1 })));
       return ranked.length < needed;
     },
     { prefix: INPUT_SK_PREFIX },

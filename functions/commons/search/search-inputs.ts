@@ -1,6 +1,6 @@
 /**
  * Loads the inputs (and, when filters need them, the annotations) of search candidates and
- * keeps those that every filter keeps. Candidates whose input no longer exists are dropped.
+ * keeps those that pass every filter. Candidates whose input no longer exists are dropped.
  */
 import { type FilterSubject, filtersNeedAnnotations, passesFilters } from '#commons/search/filters.ts';
 import { batchGetItems } from '#commons/search/dynamo-batch.ts';
@@ -9,7 +9,7 @@ import { type AnnotationRecord, listAnnotations } from '#commons/storage/annotat
 import type { InputRecord } from '#commons/storage/inputs.ts';
 import { appPk, inputSk } from '#commons/storage/keys.ts';
 
-// Annotation queries that run at the same time.
+// The number of annotation queries that run at the same time.
 const ANNOTATION_CONCURRENCY = 16;
 
 export function stripKeys<T>(item: Record<string, unknown>): T {
@@ -54,7 +54,7 @@ export class CandidateFilter {
     return this.filters.length > 0;
   }
 
-  /** Ids of candidates whose input was not found; the caller may remove them from the index. */
+  /** The ids of candidates whose input was not found. The caller may remove them from the index. */
   public get missingInputIds(): string[] {
     return [...this.inputs].filter(([, input]) => input === undefined).map(([inputId]) => inputId);
   }
@@ -76,7 +76,7 @@ export class CandidateFilter {
   }
 
   /**
-   * Returns whether the input exists and passes every filter: the `allow` of a vector search.
+   * Resolves to true when the input exists and passes every filter, as the `allow` of a vector search.
    * Calls made before the next microtask are resolved together by one `select`, so a backend
    * that checks a batch of candidates at once costs one BatchGetItem per 100 of them.
    */
@@ -84,18 +84,18 @@ export class CandidateFilter {
     return new Promise((resolve, reject) => {
       this.pending.push({ inputId, resolve, reject });
       if (this.pending.length === 1) {
-        queueMicrotask(() => void this.answerPending());
+        queueMicrotask(() => void this.resolvePending());
       }
     });
   }
 
-  private async answerPending(): Promise<void> {
+  private async resolvePending(): Promise<void> {
     const batch = this.pending;
     this.pending = [];
     try {
-      const kept = await this.select(batch.map((check) => check.inputId));
+      const passedInputs = await this.select(batch.map((check) => check.inputId));
       for (const check of batch) {
-        check.resolve(kept.has(check.inputId));
+        check.resolve(passedInputs.has(check.inputId));
       }
     } catch (error) {
       for (const check of batch) {
@@ -112,14 +112,14 @@ export class CandidateFilter {
     if (this.needsAnnotations) {
       await this.loadAnnotations(inputs.map((input) => input.id));
     }
-    const kept = new Map<string, InputRecord>();
+    const passedInputs = new Map<string, InputRecord>();
     for (const input of inputs) {
       const subject: FilterSubject = { input, annotations: this.annotations.get(input.id) ?? [] };
       if (passesFilters(this.filters, subject)) {
-        kept.set(input.id, input);
+        passedInputs.set(input.id, input);
       }
     }
-    return kept;
+    return passedInputs;
   }
 
   /** Returns the annotations of an input, reading them once. */

@@ -21,13 +21,13 @@ import { readListDelta } from '#commons/search/list-deltas.ts';
 import { mapConcurrently } from '#commons/search/search-inputs.ts';
 import { forEachVectorPage, getVectors } from '#commons/search/vector-store.ts';
 
-/** Lists probed per search unless `SEARCH_IVF_PROBES` sets another number. */
+/** The number of lists probed per search unless `SEARCH_IVF_PROBES` sets another number. */
 export const DEFAULT_PROBES = 16;
 
-/** Lists that a filtered search probes at most unless `SEARCH_IVF_MAX_PROBES` sets another number. */
+/** The maximum number of lists a filtered search probes unless `SEARCH_IVF_MAX_PROBES` sets another number. */
 export const DEFAULT_MAX_PROBES = 256;
 
-/** First-pass candidates re-ranked with float vectors, per hit asked for. */
+/** The number of first-pass candidates re-ranked with float vectors, per requested hit. */
 export const RERANK_FACTOR = 4;
 
 /**
@@ -37,7 +37,7 @@ export const RERANK_FACTOR = 4;
  */
 export const MAX_FILTER_CHECKS = 10_000;
 
-// Lists that a filtered search reads at the same time (an S3 GET and a DynamoDB Query each).
+// The number of lists a filtered search reads at the same time (an S3 GET and a DynamoDB Query each).
 const LIST_READ_CONCURRENCY = 32;
 
 /** Returns the number of lists a search probes: `SEARCH_IVF_PROBES` or the default, at most `k`. */
@@ -53,7 +53,7 @@ export function probeCount(k: number, env: NodeJS.ProcessEnv = process.env): num
 }
 
 /**
- * Returns the most lists a filtered search probes: `SEARCH_IVF_MAX_PROBES` or the default, at
+ * Returns the maximum number of lists a filtered search probes: `SEARCH_IVF_MAX_PROBES` or the default, at
  * least `probeCount` and at most `k`.
  */
 export function maxProbeCount(k: number, env: NodeJS.ProcessEnv = process.env): number {
@@ -67,25 +67,26 @@ export function maxProbeCount(k: number, env: NodeJS.ProcessEnv = process.env): 
   return Math.min(k, Math.max(probeCount(k, env), raw === '' ? DEFAULT_MAX_PROBES : configured));
 }
 
-export function checkDimension(version: IndexVersion, vector: Float32Array, what: string): void {
+/** Throws when `vector` does not have the dimension that the clusterer version was trained on. */
+export function checkDimension(version: IndexVersion, vector: Float32Array, description: string): void {
   if (vector.length !== version.dim) {
     throw new Error(
-      `The ${what} has ${vector.length} values, but clusterer ${version.model_id} version ${version.version_id} was trained on ${version.dim}-value vectors. Train a new clusterer version.`,
+      `The ${description} has ${vector.length} values, but clusterer ${version.model_id} version ${version.version_id} was trained on ${version.dim}-value vectors. Train a new clusterer version.`,
     );
   }
 }
 
 /**
- * Scores every stored vector of the app: the search of an app without a trained clusterer.
- * With `allow`, it keeps the best `MAX_FILTER_CHECKS` vectors and checks them with the filter,
- * best first, until it has `topK` hits, so the vectors are read once.
+ * Scores every stored vector of the app, which is how an app without a trained clusterer is
+ * searched. With `allow`, it keeps the best `MAX_FILTER_CHECKS` vectors and checks them with the
+ * filter, best first, until it has `topK` hits, so the vectors are read once.
  */
 export async function exactSearch({ appId, vector, topK, allow }: VectorSearchRequest): Promise<VectorSearchHit[]> {
   const best = new TopK(allow === undefined ? topK : Math.max(topK, MAX_FILTER_CHECKS));
   const ids: string[] = [];
   // NOTE: this reads every vector of the app, about 0.5 KB each for 120 values, so at tens of
   // thousands of inputs a search takes seconds. Train a clusterer before the app grows there.
-  // Eventually consistent reads cost half; an input indexed in the last second may be missed.
+  // Eventually consistent reads cost half, but an input indexed in the last second may be missed.
   await forEachVectorPage(appId, (stored) => {
     for (const entry of stored) {
       if (entry.vector.length !== vector.length) {
@@ -104,17 +105,17 @@ export async function exactSearch({ appId, vector, topK, allow }: VectorSearchRe
   }
 
   const walk = new AllowedWalk(allow, MAX_FILTER_CHECKS);
-  const kept = new Set(await walk.firstAllowed(hits.map((hit) => hit.inputId), topK));
+  const allowedIds = new Set(await walk.firstAllowed(hits.map((hit) => hit.inputId), topK));
   logFilteredSearch(appId, walk, { lists: 'all (exact search)' });
-  return hits.filter((hit) => kept.has(hit.inputId));
+  return hits.filter((hit) => allowedIds.has(hit.inputId));
 }
 
 /**
  * Probes the nearest lists of the active version. Each list is its S3 snapshot with the
- * DynamoDB changes laid over it: a change replaces the snapshot's entry of its input. The
+ * DynamoDB changes laid over it, and a change replaces the snapshot's entry of its input. The
  * best `RERANK_FACTOR * topK` candidates by code (allowed ones, with `allow`) are re-scored
- * with their stored float vectors, and a candidate without one (an input removed meanwhile)
- * is dropped.
+ * with their stored float vectors. A candidate without a stored vector (an input removed
+ * meanwhile) is dropped.
  */
 export async function clusterSearch(request: VectorSearchRequest, version: IndexVersion): Promise<VectorSearchHit[]> {
   const { appId, vector, topK, allow } = request;
@@ -160,7 +161,7 @@ async function unfilteredShortlist({ appId, vector, topK }: VectorSearchRequest,
  * Returns the best `RERANK_FACTOR * topK` allowed entries by code. It probes the `probeCount`
  * nearest lists first. When the filter keeps a share s of the candidates it checked, the
  * filtered nearest neighbors lie about 1/s times deeper than the unfiltered ones, so the
- * search widens to probeCount / s lists (at most `maxProbeCount`). Those lists hold about as
+ * search widens to probeCount / s lists (at most `maxProbeCount`). Those lists contain about as
  * many allowed entries as an unfiltered search scans. It stops early once the filter has
  * checked `MAX_FILTER_CHECKS` candidates.
  */
