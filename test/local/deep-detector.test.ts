@@ -6,12 +6,9 @@
  * (`npm run setup:deep-training`).
  */
 import path from 'node:path';
-import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
-import { IMAGES_DIR, callApi, waitForInput } from './helpers.ts';
-
-let stack: LocalStack;
+import { describe, expect, it } from 'vitest';
+import { VARIANTS, addInputs, deepModelRequest, photoVariant, unseenVariant } from './deep-training-helpers.ts';
+import { callApi, useLocalStack, waitForDeployment, waitForVersion } from './helpers.ts';
 
 interface Box {
   top_row: number;
@@ -34,14 +31,6 @@ const PHOTOS: Record<string, Array<{ concept: string; box: Box }>> = {
 };
 const CONCEPTS = ['cat', 'cup', 'face', 'rocket'];
 
-type Image = ReturnType<typeof sharp>;
-const VARIANTS: Record<string, { transform: (image: Image) => Image; mirrored: boolean }> = {
-  plain: { transform: (image) => image, mirrored: false },
-  flipped: { transform: (image) => image.flop(), mirrored: true },
-  bright: { transform: (image) => image.modulate({ brightness: 1.25 }), mirrored: false },
-  dark: { transform: (image) => image.modulate({ brightness: 0.8 }), mirrored: false },
-};
-
 // Tiny settings so that CPU training takes seconds: 96-pixel inputs, 60 epochs. A detector
 // trained from scratch on 12 images this way learns where the boxes tend to be more than what
 // is in them. It still scores a few anchors above the manifest's score threshold of 0.3 (about
@@ -59,71 +48,25 @@ function mirror(box: Box): Box {
   return { ...box, left_col: 1 - box.right_col, right_col: 1 - box.left_col };
 }
 
-async function variant(file: string, transform: (image: Image) => Image): Promise<string> {
-  const resized = await sharp(path.join(IMAGES_DIR, file)).resize({ width: 160 }).toBuffer();
-  return (await transform(sharp(resized)).jpeg({ quality: 90 }).toBuffer()).toString('base64');
-}
-
 function detectorModel(id: string, concepts: readonly string[], params: Record<string, unknown> = TINY_DETECTOR) {
-  return {
-    model: {
-      id,
-      model_type_id: 'visual-detector',
-      output_info: { data: { concepts: concepts.map((concept) => ({ id: concept })) } },
-      train_info: { params },
-    },
-  };
-}
-
-/** Polls a version until it is no longer queued (21103) or training (21101). */
-async function waitForVersion(modelId: string, versionId: string, timeoutMs = 150_000): Promise<Record<string, any>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await callApi(stack, 'GET', `/v2/models/${modelId}/versions/${versionId}`);
-    const code: unknown = body.model_version?.status?.code;
-    if (code !== 21103 && code !== 21101) {
-      return body.model_version as Record<string, any>;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Version ${versionId} did not finish within ${timeoutMs} ms; last response: ${JSON.stringify(body)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-/** Polls a trained version until its inference component is in service. */
-async function waitForDeployment(modelId: string, versionId: string, timeoutMs = 60_000): Promise<Record<string, any>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await callApi(stack, 'GET', `/v2/models/${modelId}/versions/${versionId}`);
-    const status: unknown = body.model_version?.deployment?.status;
-    if (status !== 'Creating' && status !== 'Updating') {
-      return body.model_version as Record<string, any>;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`The deployment of version ${versionId} did not finish within ${timeoutMs} ms; last response: ${JSON.stringify(body)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  return deepModelRequest(id, 'visual-detector', concepts, params);
 }
 
 const unseen: string[] = [];
 
-beforeAll(async () => {
-  stack = await startLocalStack({ port: 0 });
-
+const local = useLocalStack(async (stack) => {
   const inputs: Array<{ id: string; data: Record<string, unknown> }> = [];
   const annotations: unknown[] = [];
   for (const [file, objects] of Object.entries(PHOTOS)) {
     for (const [name, { transform, mirrored }] of Object.entries(VARIANTS)) {
       const id = `${path.parse(file).name}-${name}`;
-      inputs.push({ id, data: { image: { base64: await variant(file, transform) } } });
+      inputs.push({ id, data: { image: { base64: await photoVariant(file, transform) } } });
       for (const { concept, box } of objects) {
         const bounding_box = mirrored ? mirror(box) : box;
         annotations.push({ input_id: id, data: { regions: [{ region_info: { bounding_box }, data: { concepts: [{ id: concept, value: 1 }] } }] } });
       }
     }
-    unseen.push(await variant(file, (image) => image.flop().modulate({ brightness: 0.9 }).blur(1)));
+    unseen.push(await unseenVariant(file));
   }
   // A box of a concept on one input only, for the error test below.
   annotations.push({
@@ -131,13 +74,7 @@ beforeAll(async () => {
     data: { regions: [{ region_info: { bounding_box: { top_row: 0.3, left_col: 0.3, bottom_row: 0.5, right_col: 0.5 } }, data: { concepts: [{ id: 'eye', value: 1 }] } }] },
   });
 
-  const added = await callApi(stack, 'POST', '/v2/inputs', { inputs });
-  if (added.httpStatus !== 200) {
-    throw new Error(`adding the inputs failed: ${JSON.stringify(added.body)}`);
-  }
-  for (const input of inputs) {
-    await waitForInput(stack, input.id);
-  }
+  await addInputs(stack, inputs);
   const labelled = await callApi(stack, 'POST', '/v2/annotations', { annotations });
   if (labelled.httpStatus !== 200) {
     throw new Error(`labelling the boxes failed: ${JSON.stringify(labelled.body)}`);
@@ -145,20 +82,16 @@ beforeAll(async () => {
   await stack.idle();
 });
 
-afterAll(async () => {
-  await stack?.stop();
-});
-
 describe('deep detector', () => {
   let versionId: string;
 
   it('trains on labelled boxes', async () => {
-    const created = await callApi(stack, 'POST', '/v2/models', detectorModel('objects-deep', CONCEPTS));
+    const created = await callApi(local.stack, 'POST', '/v2/models', detectorModel('objects-deep', CONCEPTS));
     expect(created.httpStatus, JSON.stringify(created.body)).toBe(200);
     expect(created.body.model.model_type_id).toBe('visual-detector');
     expect(created.body.model.train_info.params).toMatchObject({ ...TINY_DETECTOR, backbone: 'ssdlite320_mobilenet_v3_large' });
 
-    const started = await callApi(stack, 'POST', '/v2/models/objects-deep/versions', {});
+    const started = await callApi(local.stack, 'POST', '/v2/models/objects-deep/versions', {});
     expect(started.httpStatus, JSON.stringify(started.body)).toBe(200);
     const queued = started.body.model.model_version;
     versionId = queued.id;
@@ -171,15 +104,15 @@ describe('deep detector', () => {
       { concept_id: 'rocket', positive_count: 8 },
     ]);
 
-    const finished = await waitForVersion('objects-deep', versionId);
+    const finished = await waitForVersion(local.stack, 'objects-deep', versionId, { timeoutMs: 150_000 });
     expect(finished.status.code, JSON.stringify(finished.status)).toBe(21100);
-    const deployed = await waitForDeployment('objects-deep', versionId);
+    const deployed = await waitForDeployment(local.stack, 'objects-deep', versionId);
     expect(deployed.deployment.status, JSON.stringify(deployed.deployment)).toBe('InService');
     // Training and deployment took 29 to 45 s on a 2-core machine shared with other test runs.
   }, 240_000);
 
   it('reports held-out metrics', async () => {
-    const { httpStatus, body } = await callApi(stack, 'GET', `/v2/models/objects-deep/versions/${versionId}/metrics`);
+    const { httpStatus, body } = await callApi(local.stack, 'GET', `/v2/models/objects-deep/versions/${versionId}/metrics`);
 
     expect(httpStatus, JSON.stringify(body)).toBe(200);
     const metrics = body.model_version.metrics;
@@ -195,7 +128,7 @@ describe('deep detector', () => {
   });
 
   it('predicts regions through the endpoint', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/objects-deep/outputs', {
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models/objects-deep/outputs', {
       inputs: unseen.map((base64, index) => ({ id: `unseen-${index}`, data: { image: { base64 } } })),
     });
 
@@ -225,12 +158,12 @@ describe('deep detector', () => {
 
 describe('deep detector workflow', () => {
   it('runs as a workflow node', async () => {
-    const created = await callApi(stack, 'POST', '/v2/workflows', {
+    const created = await callApi(local.stack, 'POST', '/v2/workflows', {
       workflows: [{ id: 'find-objects', nodes: [{ id: 'detect', model: { id: 'objects-deep' } }] }],
     });
     expect(created.httpStatus, JSON.stringify(created.body)).toBe(200);
 
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/workflows/find-objects/results', {
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/workflows/find-objects/results', {
       inputs: [{ id: 'unseen', data: { image: { base64: unseen[0] } } }],
     });
 
@@ -244,9 +177,9 @@ describe('deep detector workflow', () => {
 
 describe('deep detector errors', () => {
   it('rejects a concept boxed on one input', async () => {
-    await callApi(stack, 'POST', '/v2/models', detectorModel('cat-eyes', ['cat', 'eye']));
+    await callApi(local.stack, 'POST', '/v2/models', detectorModel('cat-eyes', ['cat', 'eye']));
 
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/cat-eyes/versions', {});
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models/cat-eyes/versions', {});
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('MODEL_TRAINING_TOO_FEW_REGIONS');
@@ -256,9 +189,9 @@ describe('deep detector errors', () => {
   });
 
   it('rejects a detector without boxes', async () => {
-    await callApi(stack, 'POST', '/v2/models', detectorModel('sky-finder', ['sky']));
+    await callApi(local.stack, 'POST', '/v2/models', detectorModel('sky-finder', ['sky']));
 
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/sky-finder/versions', {});
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models/sky-finder/versions', {});
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('MODEL_TRAINING_NO_DATA');
@@ -268,7 +201,7 @@ describe('deep detector errors', () => {
   });
 
   it('rejects a classifier template', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models', detectorModel('wrong-template', CONCEPTS, { template: 'classification-resnet18' }));
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models', detectorModel('wrong-template', CONCEPTS, { template: 'classification-resnet18' }));
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('INVALID_TRAINING_TEMPLATE');
@@ -276,7 +209,7 @@ describe('deep detector errors', () => {
   });
 
   it('rejects a classifier backbone', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models', detectorModel('wrong-backbone', CONCEPTS, { ...TINY_DETECTOR, backbone: 'resnet18' }));
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models', detectorModel('wrong-backbone', CONCEPTS, { ...TINY_DETECTOR, backbone: 'resnet18' }));
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('INVALID_BACKBONE');
@@ -286,7 +219,7 @@ describe('deep detector errors', () => {
   });
 
   it('rejects a classifier template for a version', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/objects-deep/versions', {
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models/objects-deep/versions', {
       model_versions: [{ train_info: { params: { template: 'classification-mobilenet-v3-small' } } }],
     });
 

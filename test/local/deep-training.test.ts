@@ -5,119 +5,51 @@
  * The local SageMaker runs the script with /usr/bin/python3 and PyTorch on CPU, so the file
  * needs python3-torch and python3-torchvision (`npm run setup:deep-training`).
  */
-import path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { SageMakerClient, UpdateInferenceComponentRuntimeConfigCommand } from '@aws-sdk/client-sagemaker';
-import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
-import { IMAGES_DIR, callApi, localS3Client, waitForInput } from './helpers.ts';
-
-let stack: LocalStack;
+import { describe, expect, it } from 'vitest';
+import { VARIANTS, addInputs, deepModelRequest, photoVariant, unseenVariant } from './deep-training-helpers.ts';
+import { callApi, localS3Client, useLocalStack, waitForDeployment, waitForVersion } from './helpers.ts';
 
 const PHOTOS = { cat: 'chelsea.jpg', rocket: 'rocket.jpg', coffee: 'coffee.jpg' } as const;
 type ConceptId = keyof typeof PHOTOS;
 const CONCEPTS = Object.keys(PHOTOS) as ConceptId[];
 
-type Image = ReturnType<typeof sharp>;
-const VARIANTS: Record<string, (image: Image) => Image> = {
-  plain: (image) => image,
-  flipped: (image) => image.flop(),
-  bright: (image) => image.modulate({ brightness: 1.25 }),
-  dark: (image) => image.modulate({ brightness: 0.8 }),
-};
-
 // Tiny settings so that CPU training takes seconds: 64-pixel inputs, 3 epochs.
 const TINY_TRAINING = { template: 'classification-mobilenet-v3-small', image_size: 64, epochs: 3, batch_size: 4, holdout_fraction: 0.25 };
 
-async function variant(file: string, transform: (image: Image) => Image): Promise<string> {
-  const resized = await sharp(path.join(IMAGES_DIR, file)).resize({ width: 160 }).toBuffer();
-  return (await transform(sharp(resized)).jpeg({ quality: 90 }).toBuffer()).toString('base64');
-}
-
 function deepModel(id: string, concepts: readonly string[], params: Record<string, unknown> = TINY_TRAINING) {
-  return {
-    model: {
-      id,
-      model_type_id: 'visual-classifier',
-      output_info: { data: { concepts: concepts.map((concept) => ({ id: concept })) } },
-      train_info: { params },
-    },
-  };
-}
-
-/** Polls a version until it is no longer queued (21103) or training (21101). */
-async function waitForVersion(modelId: string, versionId: string, timeoutMs = 75_000): Promise<Record<string, any>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await callApi(stack, 'GET', `/v2/models/${modelId}/versions/${versionId}`);
-    const code: unknown = body.model_version?.status?.code;
-    if (code !== 21103 && code !== 21101) {
-      return body.model_version as Record<string, any>;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Version ${versionId} did not finish within ${timeoutMs} ms; last response: ${JSON.stringify(body)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-/** Polls a trained version until its inference component is in service. */
-async function waitForDeployment(modelId: string, versionId: string, timeoutMs = 60_000): Promise<Record<string, any>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await callApi(stack, 'GET', `/v2/models/${modelId}/versions/${versionId}`);
-    const status: unknown = body.model_version?.deployment?.status;
-    if (status !== 'Creating' && status !== 'Updating') {
-      return body.model_version as Record<string, any>;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`The deployment of version ${versionId} did not finish within ${timeoutMs} ms; last response: ${JSON.stringify(body)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  return deepModelRequest(id, 'visual-classifier', concepts, params);
 }
 
 const unseen: Partial<Record<ConceptId, string>> = {};
 
-beforeAll(async () => {
-  stack = await startLocalStack({ port: 0 });
-
+const local = useLocalStack(async (stack) => {
   const inputs: Array<{ id: string; data: Record<string, unknown> }> = [];
   for (const concept of CONCEPTS) {
-    for (const [name, transform] of Object.entries(VARIANTS)) {
+    for (const [name, { transform }] of Object.entries(VARIANTS)) {
       const labels = CONCEPTS.map((other) => ({ id: other, value: other === concept ? 1 : 0 }));
-      inputs.push({ id: `${concept}-${name}`, data: { image: { base64: await variant(PHOTOS[concept], transform) }, concepts: labels } });
+      inputs.push({ id: `${concept}-${name}`, data: { image: { base64: await photoVariant(PHOTOS[concept], transform) }, concepts: labels } });
     }
-    unseen[concept] = await variant(PHOTOS[concept], (image) => image.flop().modulate({ brightness: 0.9 }).blur(1));
+    unseen[concept] = await unseenVariant(PHOTOS[concept]);
   }
   // Two inputs of a model whose images are deleted below, so that its training job fails.
   for (const concept of ['left', 'right']) {
-    inputs.push({ id: `broken-${concept}`, data: { image: { base64: await variant('camera.jpg', (image) => image) }, concepts: [{ id: concept, value: 1 }] } });
+    inputs.push({ id: `broken-${concept}`, data: { image: { base64: await photoVariant('camera.jpg', (image) => image) }, concepts: [{ id: concept, value: 1 }] } });
   }
-  const added = await callApi(stack, 'POST', '/v2/inputs', { inputs });
-  if (added.httpStatus !== 200) {
-    throw new Error(`adding the labelled inputs failed: ${JSON.stringify(added.body)}`);
-  }
-  for (const input of inputs) {
-    await waitForInput(stack, input.id);
-  }
+  await addInputs(stack, inputs);
   await stack.idle();
-});
-
-afterAll(async () => {
-  await stack?.stop();
 });
 
 describe('deep training', () => {
   let versionId: string;
 
   it('trains, deploys and reports metrics', async () => {
-    const created = await callApi(stack, 'POST', '/v2/models', deepModel('photos-deep', CONCEPTS));
+    const created = await callApi(local.stack, 'POST', '/v2/models', deepModel('photos-deep', CONCEPTS));
     expect(created.httpStatus, JSON.stringify(created.body)).toBe(200);
     expect(created.body.model.train_info.params).toMatchObject({ ...TINY_TRAINING, backbone: 'mobilenet_v3_small', augmentation: 'light' });
 
-    const started = await callApi(stack, 'POST', '/v2/models/photos-deep/versions', {
+    const started = await callApi(local.stack, 'POST', '/v2/models/photos-deep/versions', {
       model_versions: [{ train_info: { params: { epochs: 2 } } }],
     });
     expect(started.httpStatus, JSON.stringify(started.body)).toBe(200);
@@ -128,18 +60,18 @@ describe('deep training', () => {
     expect(queued.train_info.params.epochs).toBe(2);
     expect(queued.train_info.training_job.name).toBe(`percept-${versionId}`);
 
-    const finished = await waitForVersion('photos-deep', versionId);
+    const finished = await waitForVersion(local.stack, 'photos-deep', versionId, { timeoutMs: 75_000 });
     expect(finished.status.code, JSON.stringify(finished.status)).toBe(21100);
     expect(finished.deployment.inference_component_name).toBe(`percept-${versionId}`);
-    const deployed = await waitForDeployment('photos-deep', versionId);
+    const deployed = await waitForDeployment(local.stack, 'photos-deep', versionId);
     expect(deployed.deployment.status, JSON.stringify(deployed.deployment)).toBe('InService');
     expect(deployed.deployment.current_copy_count).toBe(1);
-    const jobEvents = stack
+    const jobEvents = local.stack
       .events()
       .filter((event) => event.source === 'aws.sagemaker' && event.detail.TrainingJobName === `percept-${versionId}`);
     expect(jobEvents.map((event) => event.detail.TrainingJobStatus)).toEqual(['InProgress', 'Completed']);
 
-    const metrics = await callApi(stack, 'GET', `/v2/models/photos-deep/versions/${versionId}/metrics`);
+    const metrics = await callApi(local.stack, 'GET', `/v2/models/photos-deep/versions/${versionId}/metrics`);
     expect(metrics.httpStatus, JSON.stringify(metrics.body)).toBe(200);
     const evaluation = metrics.body.model_version.metrics;
     expect(evaluation.metrics_by_class.map((row: any) => row.concept.id)).toEqual(CONCEPTS);
@@ -149,7 +81,7 @@ describe('deep training', () => {
   });
 
   it('predicts through the endpoint', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/photos-deep/outputs', {
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models/photos-deep/outputs', {
       inputs: CONCEPTS.map((concept) => ({ id: `unseen-${concept}`, data: { image: { base64: unseen[concept] } } })),
     });
 
@@ -167,7 +99,7 @@ describe('deep training', () => {
   });
 
   it('predicts with a named version', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', `/v2/models/photos-deep/versions/${versionId}/outputs`, {
+    const { httpStatus, body } = await callApi(local.stack, 'POST', `/v2/models/photos-deep/versions/${versionId}/outputs`, {
       inputs: [{ id: 'unseen', data: { image: { base64: unseen.rocket } } }],
       model: { output_info: { output_config: { max_concepts: 1 } } },
     });
@@ -177,12 +109,12 @@ describe('deep training', () => {
   });
 
   it('runs as a workflow node', async () => {
-    const created = await callApi(stack, 'POST', '/v2/workflows', {
+    const created = await callApi(local.stack, 'POST', '/v2/workflows', {
       workflows: [{ id: 'deep-photos', nodes: [{ id: 'classify', model: { id: 'photos-deep' } }] }],
     });
     expect(created.httpStatus, JSON.stringify(created.body)).toBe(200);
 
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/workflows/deep-photos/results', {
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/workflows/deep-photos/results', {
       inputs: [{ id: 'unseen', data: { image: { base64: unseen.cat } } }],
     });
 
@@ -193,16 +125,16 @@ describe('deep training', () => {
   });
 
   it('wakes a version scaled to zero', async () => {
-    const sageMaker = new SageMakerClient({ endpoint: stack.sageMakerEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const sageMaker = new SageMakerClient({ endpoint: local.stack.sageMakerEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     await sageMaker.send(
       new UpdateInferenceComponentRuntimeConfigCommand({ InferenceComponentName: `percept-${versionId}`, DesiredRuntimeConfig: { CopyCount: 0 } }),
     );
     sageMaker.destroy();
     const request = { inputs: [{ id: 'unseen', data: { image: { base64: unseen.coffee } } }] };
 
-    const cold = await callApi(stack, 'POST', '/v2/models/photos-deep/outputs', request);
-    const woken = await waitForDeployment('photos-deep', versionId);
-    const warm = await callApi(stack, 'POST', '/v2/models/photos-deep/outputs', request);
+    const cold = await callApi(local.stack, 'POST', '/v2/models/photos-deep/outputs', request);
+    const woken = await waitForDeployment(local.stack, 'photos-deep', versionId);
+    const warm = await callApi(local.stack, 'POST', '/v2/models/photos-deep/outputs', request);
 
     expect(cold.httpStatus).toBe(503);
     expect(cold.body.status.error_code).toBe('MODEL_ENDPOINT_SCALED_TO_ZERO');
@@ -214,9 +146,9 @@ describe('deep training', () => {
   });
 
   it('deletes a version and its deployment', async () => {
-    const deleted = await callApi(stack, 'DELETE', `/v2/models/photos-deep/versions/${versionId}`);
-    const read = await callApi(stack, 'GET', `/v2/models/photos-deep/versions/${versionId}`);
-    const predicted = await callApi(stack, 'POST', '/v2/models/photos-deep/outputs', { inputs: [{ data: { image: { base64: unseen.cat } } }] });
+    const deleted = await callApi(local.stack, 'DELETE', `/v2/models/photos-deep/versions/${versionId}`);
+    const read = await callApi(local.stack, 'GET', `/v2/models/photos-deep/versions/${versionId}`);
+    const predicted = await callApi(local.stack, 'POST', '/v2/models/photos-deep/outputs', { inputs: [{ data: { image: { base64: unseen.cat } } }] });
 
     expect(deleted.httpStatus, JSON.stringify(deleted.body)).toBe(200);
     expect(read.httpStatus).toBe(404);
@@ -225,14 +157,14 @@ describe('deep training', () => {
   });
 
   it('fails a version whose images are gone', async () => {
-    await callApi(stack, 'POST', '/v2/models', deepModel('broken-deep', ['left', 'right']));
-    const s3 = localS3Client(stack);
-    await s3.send(new DeleteObjectCommand({ Bucket: stack.bucketName, Key: 'uploads/main/broken-left' }));
+    await callApi(local.stack, 'POST', '/v2/models', deepModel('broken-deep', ['left', 'right']));
+    const s3 = localS3Client(local.stack);
+    await s3.send(new DeleteObjectCommand({ Bucket: local.stack.bucketName, Key: 'uploads/main/broken-left' }));
     s3.destroy();
 
-    const started = await callApi(stack, 'POST', '/v2/models/broken-deep/versions', {});
+    const started = await callApi(local.stack, 'POST', '/v2/models/broken-deep/versions', {});
     expect(started.httpStatus, JSON.stringify(started.body)).toBe(200);
-    const finished = await waitForVersion('broken-deep', started.body.model.model_version.id);
+    const finished = await waitForVersion(local.stack, 'broken-deep', started.body.model.model_version.id, { timeoutMs: 75_000 });
 
     expect(finished.status.code).toBe(21106);
     expect(finished.status.error_code).toBe('MODEL_TRAINING_FAILED');
@@ -243,7 +175,7 @@ describe('deep training', () => {
 
 describe('deep training errors', () => {
   it('rejects an unknown template', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models', deepModel('unknown-template', CONCEPTS, { template: 'alexnet' }));
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models', deepModel('unknown-template', CONCEPTS, { template: 'alexnet' }));
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('INVALID_TRAINING_TEMPLATE');
@@ -251,7 +183,7 @@ describe('deep training errors', () => {
   });
 
   it('rejects an unknown backbone', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models', deepModel('unknown-backbone', CONCEPTS, { ...TINY_TRAINING, backbone: 'vgg16' }));
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models', deepModel('unknown-backbone', CONCEPTS, { ...TINY_TRAINING, backbone: 'vgg16' }));
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('INVALID_BACKBONE');
@@ -259,7 +191,7 @@ describe('deep training errors', () => {
   });
 
   it('rejects zero epochs', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models', deepModel('zero-epochs', CONCEPTS, { ...TINY_TRAINING, epochs: 0 }));
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models', deepModel('zero-epochs', CONCEPTS, { ...TINY_TRAINING, epochs: 0 }));
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('INVALID_TRAINING_PARAMETER');
@@ -267,9 +199,9 @@ describe('deep training errors', () => {
   });
 
   it('rejects a concept without positives', async () => {
-    await callApi(stack, 'POST', '/v2/models', deepModel('with-dog', ['cat', 'dog']));
+    await callApi(local.stack, 'POST', '/v2/models', deepModel('with-dog', ['cat', 'dog']));
 
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/with-dog/versions', {});
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models/with-dog/versions', {});
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('MODEL_TRAINING_NO_POSITIVES');
@@ -277,9 +209,9 @@ describe('deep training errors', () => {
   });
 
   it('rejects a model without labelled inputs', async () => {
-    await callApi(stack, 'POST', '/v2/models', deepModel('unlabelled', ['sky', 'sea']));
+    await callApi(local.stack, 'POST', '/v2/models', deepModel('unlabelled', ['sky', 'sea']));
 
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/unlabelled/versions', {});
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models/unlabelled/versions', {});
 
     expect(httpStatus).toBe(400);
     expect(body.status.error_code).toBe('MODEL_TRAINING_NO_DATA');
@@ -287,7 +219,7 @@ describe('deep training errors', () => {
   });
 
   it('rejects a bad version override', async () => {
-    const { httpStatus, body } = await callApi(stack, 'POST', '/v2/models/photos-deep/versions', {
+    const { httpStatus, body } = await callApi(local.stack, 'POST', '/v2/models/photos-deep/versions', {
       model_versions: [{ train_info: { params: { learning_rate: -1 } } }],
     });
 
@@ -297,7 +229,7 @@ describe('deep training errors', () => {
   });
 
   it('rejects metrics of an unknown version', async () => {
-    const { httpStatus, body } = await callApi(stack, 'GET', '/v2/models/photos-deep/versions/0123456789abcdef0123456789abcdef/metrics');
+    const { httpStatus, body } = await callApi(local.stack, 'GET', '/v2/models/photos-deep/versions/0123456789abcdef0123456789abcdef/metrics');
 
     expect(httpStatus).toBe(404);
     expect(body.status.error_code).toBe('MODEL_VERSION_NOT_FOUND');

@@ -1,64 +1,38 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
-import { callApi, imageBase64, waitForInput } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { callApi, imageBase64, useLocalStack, waitForInput, waitForVersion } from './helpers.ts';
 import { PHOTOS, addPhotos, alteredCopy, hitIds, imageRank, searchBody } from './search-helpers.ts';
 
-let stack: LocalStack;
-
-beforeAll(async () => {
-  stack = await startLocalStack({ port: 0 });
-  await addPhotos(stack);
-});
-
-afterAll(async () => {
-  await stack?.stop();
-});
+const local = useLocalStack(addPhotos);
 
 async function createClusterer(id: string, metadata: Record<string, unknown>) {
-  return callApi(stack, 'POST', '/v2/models', {
+  return callApi(local.stack, 'POST', '/v2/models', {
     model: { id, model_type_id: 'clusterer', output_info: { output_config: { model_metadata: metadata } } },
   });
 }
 
 /** Queues a new version and returns it as the response shows it. */
 async function queueTraining(modelId: string) {
-  const response = await callApi(stack, 'POST', `/v2/models/${modelId}/versions`, {});
+  const response = await callApi(local.stack, 'POST', `/v2/models/${modelId}/versions`, {});
   expect(response.httpStatus, JSON.stringify(response.body)).toBe(200);
   return response.body.model.model_version;
-}
-
-/** Polls a version until it is no longer queued (21103) or training (21101). */
-async function waitForVersion(modelId: string, versionId: string, timeoutMs = 120_000): Promise<Record<string, any>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await callApi(stack, 'GET', `/v2/models/${modelId}/versions/${versionId}`);
-    const code: unknown = body.model_version?.status?.code;
-    if (code !== 21103 && code !== 21101) {
-      return body.model_version as Record<string, any>;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Version ${versionId} did not finish within ${timeoutMs} ms; last response: ${JSON.stringify(body)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Queues a new version and returns it once trained or failed. */
 async function train(modelId: string) {
   const queued = await queueTraining(modelId);
   expect(queued.status.code).toBe(21103);
-  return waitForVersion(modelId, queued.id);
+  return waitForVersion(local.stack, modelId, queued.id, { timeoutMs: 120_000, intervalMs: 100 });
 }
 
 async function clusterOf(modelId: string, base64: string, versionId?: string): Promise<string> {
   const route = versionId === undefined ? `/v2/models/${modelId}/outputs` : `/v2/models/${modelId}/versions/${versionId}/outputs`;
-  const response = await callApi(stack, 'POST', route, { inputs: [{ data: { image: { base64 } } }] });
+  const response = await callApi(local.stack, 'POST', route, { inputs: [{ data: { image: { base64 } } }] });
   expect(response.httpStatus, JSON.stringify(response.body)).toBe(200);
   return response.body.outputs[0].data.clusters[0].id;
 }
 
 async function searchByAlteredCopy(file: string): Promise<string[]> {
-  const response = await callApi(stack, 'POST', '/v2/annotations/searches', searchBody({ ranks: [imageRank(await alteredCopy(file))] }));
+  const response = await callApi(local.stack, 'POST', '/v2/annotations/searches', searchBody({ ranks: [imageRank(await alteredCopy(file))] }));
   expect(response.httpStatus, JSON.stringify(response.body)).toBe(200);
   return hitIds(response.body);
 }
@@ -75,14 +49,14 @@ describe('clusterer', () => {
   });
 
   it('reports no version before training', async () => {
-    const described = await callApi(stack, 'GET', '/v2/models/groups');
+    const described = await callApi(local.stack, 'GET', '/v2/models/groups');
 
     expect(described.body.model.model_version.status.code).toBe(21102);
     expect(described.body.model.model_version.id).toBeUndefined();
   });
 
   it('rejects predict before training', async () => {
-    const response = await callApi(stack, 'POST', '/v2/models/groups/outputs', { inputs: [{ data: { image: { base64: imageBase64('chelsea.jpg') } } }] });
+    const response = await callApi(local.stack, 'POST', '/v2/models/groups/outputs', { inputs: [{ data: { image: { base64: imageBase64('chelsea.jpg') } } }] });
 
     expect(response.httpStatus).toBe(400);
     expect(response.body.status.error_code).toBe('MODEL_NOT_TRAINED');
@@ -94,25 +68,25 @@ describe('clusterer', () => {
 
     expect(queued.status.code).toBe(21103);
     expect(queued.train_info.search_index).toBe('pending');
-    await stack.idle();
-    const event = stack.events().find((found) => found.detail.version_id === queued.id);
-    expect(event?.eventBusName).toBe(stack.eventBusName);
+    await local.stack.idle();
+    const event = local.stack.events().find((found) => found.detail.version_id === queued.id);
+    expect(event?.eventBusName).toBe(local.stack.eventBusName);
     expect(event?.source).toBe('percept');
     expect(event?.['detail-type']).toBe('Clusterer Version Queued');
     expect(event?.detail).toEqual({ app_id: 'main', model_id: 'groups', version_id: queued.id });
-    expect(stack.invocationCounts()['percept-cluster-train-version']).toBeGreaterThanOrEqual(1);
-    firstVersion = (await waitForVersion('groups', queued.id)).id;
+    expect(local.stack.invocationCounts()['percept-cluster-train-version']).toBeGreaterThanOrEqual(1);
+    firstVersion = (await waitForVersion(local.stack, 'groups', queued.id, { timeoutMs: 120_000, intervalMs: 100 })).id;
   });
 
   it('reports the trained version', async () => {
-    const described = await callApi(stack, 'GET', '/v2/models/groups');
+    const described = await callApi(local.stack, 'GET', '/v2/models/groups');
 
     expect(described.body.model.model_version.id).toBe(firstVersion);
     expect(described.body.model.model_version.status.code).toBe(21100);
   });
 
   it('trains k-means on the app embeddings', async () => {
-    const version = await callApi(stack, 'GET', `/v2/models/groups/versions/${firstVersion}`).then((response) => response.body.model_version);
+    const version = await callApi(local.stack, 'GET', `/v2/models/groups/versions/${firstVersion}`).then((response) => response.body.model_version);
 
     expect(version.status.code).toBe(21100);
     expect(version.train_info.k).toBe(3);
@@ -144,11 +118,11 @@ describe('clusterer', () => {
   });
 
   it('adds new inputs to the trained lists', async () => {
-    const added = await callApi(stack, 'POST', '/v2/inputs', {
+    const added = await callApi(local.stack, 'POST', '/v2/inputs', {
       inputs: [{ id: 'astronaut-copy', data: { image: { base64: await alteredCopy('astronaut.jpg') } } }],
     });
     expect(added.httpStatus).toBe(200);
-    await waitForInput(stack, 'astronaut-copy');
+    await waitForInput(local.stack, 'astronaut-copy');
 
     const ids = await searchByAlteredCopy('astronaut.jpg');
 
@@ -163,7 +137,7 @@ describe('clusterer', () => {
     // Search at least twice, and until the version has left the queue and training.
     while (version.status.code === 21103 || version.status.code === 21101 || searches.length < 2) {
       searches.push(await searchByAlteredCopy('rocket.jpg'));
-      version = (await callApi(stack, 'GET', `/v2/models/groups/versions/${queued.id}`)).body.model_version;
+      version = (await callApi(local.stack, 'GET', `/v2/models/groups/versions/${queued.id}`)).body.model_version;
     }
 
     expect(version.status.code).toBe(21100);
@@ -173,7 +147,7 @@ describe('clusterer', () => {
     }
     expect(version.train_info.search_index).toBe('active');
     expect(version.total_input_count).toBe(PHOTOS.length + 1);
-    const previous = await callApi(stack, 'GET', `/v2/models/groups/versions/${firstVersion}`);
+    const previous = await callApi(local.stack, 'GET', `/v2/models/groups/versions/${firstVersion}`);
     expect(previous.body.model_version.train_info.search_index).toBe('inactive');
     expect((await searchByAlteredCopy('coffee.jpg'))[0]).toBe('coffee');
   });
@@ -185,7 +159,7 @@ describe('clusterer', () => {
   });
 
   it('lists versions newest first', async () => {
-    const listed = await callApi(stack, 'GET', '/v2/models/groups/versions');
+    const listed = await callApi(local.stack, 'GET', '/v2/models/groups/versions');
 
     expect(listed.httpStatus).toBe(200);
     expect(listed.body.model_versions).toHaveLength(2);
@@ -194,16 +168,16 @@ describe('clusterer', () => {
   });
 
   it('searches exactly after the active version is deleted', async () => {
-    const listed = await callApi(stack, 'GET', '/v2/models/groups/versions');
+    const listed = await callApi(local.stack, 'GET', '/v2/models/groups/versions');
     const active = listed.body.model_versions[0].id;
 
-    const deleted = await callApi(stack, 'DELETE', `/v2/models/groups/versions/${active}`);
+    const deleted = await callApi(local.stack, 'DELETE', `/v2/models/groups/versions/${active}`);
     const ids = await searchByAlteredCopy('camera.jpg');
 
     expect(deleted.httpStatus).toBe(200);
     expect(ids[0]).toBe('camera');
     expect(ids).toHaveLength(PHOTOS.length + 1);
-    const missing = await callApi(stack, 'GET', `/v2/models/groups/versions/${active}`);
+    const missing = await callApi(local.stack, 'GET', `/v2/models/groups/versions/${active}`);
     expect(missing.httpStatus).toBe(404);
   });
 });
@@ -244,10 +218,10 @@ describe('clusterer errors', () => {
   });
 
   it('has no metrics', async () => {
-    const listed = await callApi(stack, 'GET', '/v2/models/too-many/versions');
+    const listed = await callApi(local.stack, 'GET', '/v2/models/too-many/versions');
     const versionId = listed.body.model_versions[0].id;
 
-    const response = await callApi(stack, 'GET', `/v2/models/too-many/versions/${versionId}/metrics`);
+    const response = await callApi(local.stack, 'GET', `/v2/models/too-many/versions/${versionId}/metrics`);
 
     expect(response.httpStatus).toBe(404);
     expect(response.body.status.error_code).toBe('MODEL_METRICS_NOT_FOUND');

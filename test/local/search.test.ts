@@ -1,7 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
-import { callApi, imageBase64, localS3Client, waitForInput } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { callApi, imageBase64, localS3Client, useLocalStack, waitForInput } from './helpers.ts';
 import {
   BERLIN,
   PARIS,
@@ -13,21 +12,12 @@ import {
   searchBody,
 } from './search-helpers.ts';
 
-let stack: LocalStack;
-
-beforeAll(async () => {
-  stack = await startLocalStack({ port: 0 });
-  await addPhotos(stack);
-});
-
-afterAll(async () => {
-  await stack?.stop();
-});
+const local = useLocalStack(addPhotos);
 
 const ALL_IDS = PHOTOS.map((photo) => photo.id);
 
 async function search(query: Record<string, unknown>, pagination?: { page?: number; per_page?: number }) {
-  const response = await callApi(stack, 'POST', '/v2/annotations/searches', searchBody(query, pagination));
+  const response = await callApi(local.stack, 'POST', '/v2/annotations/searches', searchBody(query, pagination));
   expect(response.httpStatus, JSON.stringify(response.body)).toBe(200);
   return response.body;
 }
@@ -72,7 +62,7 @@ describe('search by image', () => {
   });
 
   it('works on the inputs route', async () => {
-    const response = await callApi(stack, 'POST', '/v2/inputs/searches', {
+    const response = await callApi(local.stack, 'POST', '/v2/inputs/searches', {
       searches: [{ query: { ranks: [{ input: { data: { image: { base64: await alteredCopy('coffee.jpg') } } } }] } }],
     });
 
@@ -214,7 +204,7 @@ describe('search paging', () => {
 
 describe('legacy search', () => {
   it('searches by image and metadata', async () => {
-    const response = await callApi(stack, 'POST', '/v2/searches', {
+    const response = await callApi(local.stack, 'POST', '/v2/searches', {
       query: {
         ands: [
           { output: { input: { data: { image: { base64: await alteredCopy('camera.jpg') } } } } },
@@ -235,7 +225,7 @@ describe('legacy search', () => {
   });
 
   it('searches by predicted concept and labels', async () => {
-    const response = await callApi(stack, 'POST', '/v2/searches', {
+    const response = await callApi(local.stack, 'POST', '/v2/searches', {
       query: {
         ands: [
           { output: { data: { concepts: [{ name: 'person' }] } } },
@@ -252,14 +242,14 @@ describe('legacy search', () => {
 
 describe('search index upkeep', () => {
   it('drops a deleted input from the results', async () => {
-    const added = await callApi(stack, 'POST', '/v2/inputs', {
+    const added = await callApi(local.stack, 'POST', '/v2/inputs', {
       inputs: [{ id: 'cat-copy', data: { image: { base64: imageBase64('chelsea.jpg') }, metadata: { kind: 'copy' } } }],
     });
     expect(added.httpStatus).toBe(200);
-    await waitForInput(stack, 'cat-copy');
+    await waitForInput(local.stack, 'cat-copy');
     const before = await search({ ranks: [{ annotation: { input_id: 'cat' } }] }, { per_page: 2 });
 
-    const deleted = await callApi(stack, 'DELETE', '/v2/inputs/cat-copy');
+    const deleted = await callApi(local.stack, 'DELETE', '/v2/inputs/cat-copy');
     const after = await search({ ranks: [{ annotation: { input_id: 'cat' } }] });
     const byConcept = await search({ ranks: [{ annotation: { data: { concepts: [{ id: 'cat' }] } } }] });
 
@@ -325,7 +315,7 @@ describe('search errors', () => {
 
   for (const { name, route, body, httpStatus, code, message } of cases) {
     it(`rejects ${name}`, async () => {
-      const response = await callApi(stack, 'POST', route, body);
+      const response = await callApi(local.stack, 'POST', route, body);
 
       expect(response.httpStatus).toBe(httpStatus);
       expect(response.body.status.error_code).toBe(code);
@@ -335,12 +325,12 @@ describe('search errors', () => {
 
   it('rejects an input without an embedding', async () => {
     // An uploaded object that is not an image fails ingest, so no embedding is stored for it.
-    await localS3Client(stack).send(
-      new PutObjectCommand({ Bucket: stack.bucketName, Key: 'uploads/main/notes.txt', Body: 'plain text, not an image' }),
+    await localS3Client(local.stack).send(
+      new PutObjectCommand({ Bucket: local.stack.bucketName, Key: 'uploads/main/notes.txt', Body: 'plain text, not an image' }),
     );
-    const input = await waitForInput(stack, 'notes.txt');
+    const input = await waitForInput(local.stack, 'notes.txt');
 
-    const response = await callApi(stack, 'POST', '/v2/annotations/searches', searchBody({ ranks: [{ annotation: { input_id: 'notes.txt' } }] }));
+    const response = await callApi(local.stack, 'POST', '/v2/annotations/searches', searchBody({ ranks: [{ annotation: { input_id: 'notes.txt' } }] }));
 
     expect(input.status.code).toBe(30002);
     expect(response.httpStatus).toBe(400);
